@@ -1,0 +1,52 @@
+# The two set-up commands of the README: `make run` and `make test`.
+# Both create .venv on first use; nothing outside the project directory is touched.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+CORES  ?= 2
+
+.PHONY: run test test-fast lint bench dry-run clean-results help
+
+help:
+	@echo "make run        install (if needed) and run the workflow on config/config.yaml"
+	@echo "make test       install with dev extras (if needed) and run the whole test suite"
+	@echo "make test-fast  tests without the slow smoke run"
+	@echo "make lint       ruff + snakemake --lint"
+	@echo "make bench      run every benchmark in benchmarks/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Stamp files: reinstall only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/snakemake --profile workflow/profiles/local --cores $(CORES)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/snakemake --lint --cores 1
+
+bench: $(VENV)/.installed-dev
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+dry-run: $(VENV)/.installed
+	@for c in config/config.yaml config/smoke.yaml config/paper/*.yaml; do \
+	  [ -f $$c ] || continue; echo "== $$c"; \
+	  $(BIN)/snakemake -n --quiet rules --configfile $$c || exit 1; done
+
+clean-results:
+	rm -rf results/*

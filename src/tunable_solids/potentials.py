@@ -1,0 +1,189 @@
+"""Pair potentials and species-level interaction parameters.
+
+Every potential is a frozen (hashable, hence jit-static) dataclass with
+``pair_energy(r, pp)`` where ``r`` is an array of distances and ``pp`` the per-pair
+parameters gathered by :func:`pair_parameters`. Energies are in units of the repulsion
+scale k, lengths in units of the (large) particle diameter.
+
+Potentials
+----------
+- :class:`SoftSphere`: ``u = (k/2) (1 - r/sigma)^2`` for ``r < sigma``, else 0.
+- :class:`HarmonicMorse` with ``repulsion="relative"``: "Fully independent response"
+  Eq. 1, ``u = (k/2)(1 - r/sigma)^2 - B`` for ``r < sigma`` and
+  ``B (1 - exp(-a (r - sigma)))^2 - B`` beyond (a = 50).
+- :class:`HarmonicMorse` with ``repulsion="absolute"``: "Designing athermal disordered
+  solids" Methods Eq. 1, ``(k/2)(r - sigma)^2 - B`` inside, same Morse tail (k = 5, a = 5).
+  Both Morse variants are multiplied by the XPLOR switch between
+  ``r_on = sigma + r_on_a / a`` and ``r_cut = sigma + r_cut_a / a`` (defaults 5 and 9.9),
+  so value and force vanish continuously at ``r_cut``.
+- :class:`Spring`: ``u = (k_b/2)(r - l_b)^2`` on the bonds of a spring network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class SpeciesParams(NamedTuple):
+    """Species-level parameters (a pytree), all float64.
+
+    diameter: ``(S,)`` diameters D_alpha; ``sigma_ij = (D_i + D_j) / 2``.
+    k:        ``(S, S)`` symmetric repulsion scales k_alpha_beta.
+    binding:  ``(S, S)`` symmetric binding energies B_alpha_beta (unused by soft spheres).
+    """
+
+    diameter: Array
+    k: Array
+    binding: Array
+
+
+class NetworkParams(NamedTuple):
+    """Bond-level parameters of a spring network: stiffness and rest length, each ``(P,)``."""
+
+    stiffness: Array
+    rest_length: Array
+
+
+class PairParams(NamedTuple):
+    """Per-pair parameters, each ``(P,)``: contact distance, stiffness and binding."""
+
+    sigma: Array
+    k: Array
+    binding: Array
+
+
+def species_params(diameter, k=1.0, binding=0.0) -> SpeciesParams:
+    """Species parameters with scalar ``k``/``binding`` broadcast to symmetric matrices."""
+    d = jnp.asarray(diameter, jnp.float64)
+    s = d.shape[0]
+    km = jnp.broadcast_to(jnp.asarray(k, jnp.float64), (s, s))
+    bm = jnp.broadcast_to(jnp.asarray(binding, jnp.float64), (s, s))
+    return SpeciesParams(d, 0.5 * (km + km.T), 0.5 * (bm + bm.T))
+
+
+def pair_parameters(params, species: Array | None, i: Array, j: Array) -> PairParams:
+    """Gather per-pair parameters for pair slots ``(i, j)``.
+
+    For :class:`SpeciesParams`, ``species`` is the ``(N,)`` species index of each particle;
+    for :class:`NetworkParams` slot ``p`` is bond ``p`` and ``species`` is ignored.
+    """
+    if isinstance(params, NetworkParams):
+        zero = jnp.zeros_like(params.stiffness)
+        return PairParams(params.rest_length, params.stiffness, zero)
+    si, sj = species[i], species[j]
+    sigma = 0.5 * (params.diameter[si] + params.diameter[sj])
+    return PairParams(sigma, params.k[si, sj], params.binding[si, sj])
+
+
+def xplor_switch(r: Array, r_on: Array, r_cut: Array) -> Array:
+    """XPLOR smoothing: 1 below ``r_on``, 0 beyond ``r_cut``, C^1 in between."""
+    rc2, ron2 = r_cut**2, r_on**2
+    x = jnp.clip(r, r_on, r_cut) ** 2
+    s = (rc2 - x) ** 2 * (rc2 + 2.0 * x - 3.0 * ron2) / (rc2 - ron2) ** 3
+    return jnp.where(r < r_on, 1.0, jnp.where(r < r_cut, s, 0.0))
+
+
+@dataclass(frozen=True)
+class SoftSphere:
+    """Finite-range harmonic repulsion ``(k/2)(1 - r/sigma)^2`` (O'Hern et al. 2003)."""
+
+    name: str = "soft_sphere"
+    attractive: bool = False
+
+    def pair_energy(self, r: Array, pp: PairParams) -> Array:
+        overlap = jnp.maximum(1.0 - r / pp.sigma, 0.0)
+        return 0.5 * pp.k * overlap**2
+
+    def cutoff(self, sigma: Array) -> Array:
+        return sigma
+
+    def contact_distance(self, sigma: Array) -> Array:
+        return sigma
+
+
+@dataclass(frozen=True)
+class HarmonicMorse:
+    """Harmonic repulsion inside ``sigma``, XPLOR-smoothed Morse attraction outside.
+
+    ``repulsion="relative"``: ``(k/2)(1 - r/sigma)^2 - B`` (Zu, Desai, Goodrich 2024);
+    ``repulsion="absolute"``: ``(k/2)(r - sigma)^2 - B`` (Zu, Goodrich 2024).
+    ``r_on_a`` and ``r_cut_a`` place the switch at ``sigma + r_on_a / a`` and
+    ``sigma + r_cut_a / a``. Particles count as in contact while they interact
+    (``r < r_cut``), so a rattler (fewer than d + 1 contacts) has no Hessian coupling.
+    """
+
+    a: float = 50.0
+    repulsion: str = "relative"
+    r_on_a: float = 5.0
+    r_cut_a: float = 9.9
+    name: str = "harmonic_morse"
+    attractive: bool = True
+
+    def __post_init__(self):
+        if self.repulsion not in ("relative", "absolute"):
+            raise ValueError(f"repulsion must be 'relative' or 'absolute', got {self.repulsion!r}")
+        if not 0.0 < self.r_on_a < self.r_cut_a:
+            raise ValueError("need 0 < r_on_a < r_cut_a for the XPLOR switch")
+
+    def pair_energy(self, r: Array, pp: PairParams) -> Array:
+        sigma, k, b = pp.sigma, pp.k, pp.binding
+        if self.repulsion == "relative":
+            rep = 0.5 * k * (1.0 - r / sigma) ** 2 - b
+        else:
+            rep = 0.5 * k * (r - sigma) ** 2 - b
+        # Clamp so the unused branch stays finite (exp(a sigma) overflows derivatives).
+        x = jnp.maximum(r - sigma, 0.0)
+        morse = b * (1.0 - jnp.exp(-self.a * x)) ** 2 - b
+        u = jnp.where(r < sigma, rep, morse)
+        return u * xplor_switch(r, sigma + self.r_on_a / self.a, sigma + self.r_cut_a / self.a)
+
+    def cutoff(self, sigma: Array) -> Array:
+        return sigma + self.r_cut_a / self.a
+
+    def contact_distance(self, sigma: Array) -> Array:
+        return self.cutoff(sigma)
+
+
+@dataclass(frozen=True)
+class Spring:
+    """Harmonic bond ``(k_b/2)(r - l_b)^2``; ``PairParams.sigma`` holds the rest length."""
+
+    name: str = "spring_network"
+    attractive: bool = False
+
+    def pair_energy(self, r: Array, pp: PairParams) -> Array:
+        return 0.5 * pp.k * (r - pp.sigma) ** 2
+
+    def cutoff(self, sigma: Array) -> Array:
+        return jnp.inf * sigma
+
+    def contact_distance(self, sigma: Array) -> Array:
+        return jnp.inf * sigma
+
+
+Potential = SoftSphere | HarmonicMorse | Spring
+
+
+def make_potential(name: str, **options) -> Potential:
+    """Potential by config name: ``soft_sphere``, ``harmonic_morse`` (a = 50, relative
+    repulsion), ``harmonic_morse_xplor`` (a = 5, absolute repulsion) or ``spring_network``.
+    ``options`` override ``a``, ``r_on_a``, ``r_cut_a`` of the Morse variants."""
+    if name == "soft_sphere":
+        return SoftSphere()
+    if name == "harmonic_morse":
+        return HarmonicMorse(**{"a": 50.0, "repulsion": "relative", **options})
+    if name == "harmonic_morse_xplor":
+        opts = {"a": 5.0, "repulsion": "absolute", **options}
+        return HarmonicMorse(name="harmonic_morse_xplor", **opts)
+    if name == "spring_network":
+        return Spring()
+    raise ValueError(
+        f"unknown potential {name!r}; allowed: soft_sphere, harmonic_morse, "
+        "harmonic_morse_xplor, spring_network"
+    )

@@ -1,0 +1,111 @@
+"""Zarr v3 stores: named arrays plus provenance, written atomically.
+
+A store is a directory ``<name>.zarr`` holding one zarr group. Every array has
+``dimension_names``; the group attributes hold ``provenance`` (see :func:`provenance`)
+and any stage-specific summary. :func:`write_store` builds the store under a temporary
+sibling path and renames it into place, so an interrupted job never leaves a store that
+looks complete.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shutil
+import subprocess
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from . import __version__
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def git_commit(root: Path = REPO_ROOT) -> str:
+    """Commit of the project checkout (with ``-dirty`` if modified), or ``unknown``."""
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src",
+                                "workflow"], capture_output=True, text=True, timeout=10).stdout  # fmt: skip
+        return rev + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(config_subtree: Mapping[str, Any], wall_time_s: float, **extra) -> dict:
+    """Provenance attributes: config, versions, commit, JAX backend, timing, host."""
+    import jax
+
+    return {
+        "config": _jsonable(config_subtree),
+        "package": "tunable_solids",
+        "package_version": __version__,
+        "git_commit": git_commit(),
+        "jax_version": jax.__version__,
+        "jax_backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in jax.devices()],
+        "x64": bool(jax.config.jax_enable_x64),
+        "wall_time_s": float(wall_time_s),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        **_jsonable(extra),
+    }
+
+
+def _jsonable(x):
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+def write_store(
+    path: str | os.PathLike,
+    arrays: Mapping[str, tuple[tuple[str, ...], np.ndarray]],
+    attrs: Mapping[str, Any],
+) -> Path:
+    """Write ``{name: (dimension_names, array)}`` and ``attrs`` to ``path`` atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        group = zarr.open_group(tmp, mode="w", zarr_format=3)
+        for name, (dims, value) in arrays.items():
+            value = np.asarray(value)
+            if value.ndim != len(dims):
+                raise ValueError(f"array {name!r} has shape {value.shape} but dims {dims}")
+            arr = group.create_array(name, shape=value.shape, dtype=value.dtype,
+                                     dimension_names=list(dims))  # fmt: skip
+            arr[...] = value
+        group.attrs.update(_jsonable(dict(attrs)))
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def read_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """All arrays (as numpy) and attributes of a store."""
+    group = zarr.open_group(Path(path), mode="r")
+    arrays = {name: np.asarray(arr[...]) for name, arr in group.arrays()}
+    return arrays, dict(group.attrs)
+
+
+def dimension_names(path: str | os.PathLike) -> dict[str, tuple[str, ...]]:
+    """``{array: dimension_names}`` of a store."""
+    group = zarr.open_group(Path(path), mode="r")
+    return {name: tuple(arr.metadata.dimension_names or ()) for name, arr in group.arrays()}

@@ -1,0 +1,27 @@
+# Helpers shared by the rule files.
+
+
+def batch_store(stage):
+    """Path pattern of a per-batch store of `stage` (generate: initial, ...)."""
+    return f"{RESULTS}/{{scenario}}/batch{{batch}}/{stage}.zarr"
+
+
+def job_log(stage):
+    return f"{RESULTS}/logs/{{scenario}}/batch{{batch}}/{stage}.log"
+
+
+def stage_params(stage):
+    return lambda wc: stage_settings(SETTINGS[wc.scenario], stage)
+
+
+def batch_seeds(wc):
+    return BATCHES[wc.scenario][int(wc.batch)]
+
+
+def all_batch_stores(stage, scenarios=None):
+    names = SETTINGS if scenarios is None else scenarios
+    return [
+        f"{RESULTS}/{name}/batch{b}/{stage}.zarr"
+        for name in names
+        for b in range(len(BATCHES[name]))
+    ]

@@ -1,0 +1,19 @@
+# Figures: read stores and tables only, never recompute physics.
+
+OVERVIEW = config.get("figures", {}).get("overview", {})
+OVERVIEW_SCENARIO = OVERVIEW.get("scenario", next(iter(SETTINGS)))
+
+
+rule overview_figure:
+    input:
+        table=f"{RESULTS}/tables/states.csv",
+        store=f"{RESULTS}/{OVERVIEW_SCENARIO}/batch0/measured.zarr",
+    output:
+        f"{RESULTS}/figures/overview.png",
+        f"{RESULTS}/figures/overview.pdf",
+    log:
+        f"{RESULTS}/logs/overview_figure.log",
+    params:
+        dpi=OVERVIEW.get("dpi", 150),
+    script:
+        "../scripts/overview_figure.py"
