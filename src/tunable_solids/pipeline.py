@@ -318,3 +318,42 @@ def measure_batch(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dic
         "cg_residual_max": float(np.nanmax(scalars["cg_residual"])) if n_seeds else None,
     }
     return result, summary
+
+
+# --------------------------------------------------------------------------- contract
+# Arrays every store of a stage carries, with their dimension names. Spring-network
+# scenarios add NETWORK_ARRAYS to every stage. The README's "Store contract" documents
+# the meaning of each; tests/test_workflow.py checks real stores against this table.
+_STATIC = {
+    "seed": ("seed",),
+    "species": ("particle",),
+    "diameter": ("species",),
+    "k": ("species", "species_b"),
+    "binding": ("species", "species_b"),
+}
+_STATE = {
+    "positions": ("seed", "particle", "axis"),
+    "box": ("seed", "axis", "lattice_vector"),
+}
+_MINIMUM = {k: ("seed",) for k in ("energy", "max_force", "iterations", "converged")}
+NETWORK_ARRAYS = {k: ("seed", "bond") for k in ("bond_i", "bond_j", "rest_length", "stiffness")}
+CONTRACT = {
+    "initial": {**_STATIC, **_STATE},
+    "minimized": {**_STATIC, **_STATE, **_MINIMUM, "pressure": ("seed",),
+                  "pressure_rounds": ("seed",)},
+    "measured": {
+        **_STATIC, **_STATE, **_MINIMUM,
+        "stress": ("seed", "axis", "axis_b"),
+        "elastic_voigt": ("seed", "voigt", "voigt_b"),
+        "elastic_independent": ("seed", "constant"),
+        "frequencies": ("seed", "mode"),
+        "rattler": ("seed", "particle"),
+        **{k: ("seed",) for k in ("pressure", "B", "G", "nu", "cg_residual",
+                                  "translation_eig_max", "frequency_min_gap", "n_rattlers",
+                                  "n_contacts")},
+        **{k: ("seed", "pair") for k in ("pair_i", "pair_j", "pair_contact", "bond_K",
+                                         "bond_G")},
+    },
+}  # fmt: skip
+PROVENANCE_KEYS = ("config", "package_version", "git_commit", "jax_version", "jax_backend",
+                   "wall_time_s", "created", "host")  # fmt: skip

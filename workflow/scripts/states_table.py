@@ -1,6 +1,12 @@
 """Snakemake adapter: one CSV row per minimized state."""
 
+import logging
+
 from tunable_solids import jobs, loaders
 
 jobs.configure_logging(snakemake.log[0])
-loaders.states_table(list(snakemake.input)).to_csv(snakemake.output[0], index=False)
+table = loaders.states_table(list(snakemake.input))
+table.to_csv(snakemake.output[0], index=False)
+logging.getLogger("states_table").info(
+    "%d states (%d converged) from %d stores -> %s", len(table), int(table["converged"].sum()),
+    len(snakemake.input), snakemake.output[0])  # fmt: skip

@@ -1,0 +1,164 @@
+"""FIRE minimization: forces vanish at returned minima, symmetries of the energy, networks.
+
+Forces are recomputed independently of the minimizer: with :func:`energy.forces` on a
+*dense* list of all pairs (not the minimizer's skin list), so a pair missing from the
+minimizer's list would show up as a residual force.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import jax.numpy as jnp
+
+from tunable_solids import energy as en
+from tunable_solids import space, systems
+from tunable_solids.minimize import MinimizeOptions, minimize
+
+PACKINGS = ["soft2d", "soft2d_rattlers", "xplor2d", "morse2d", "soft3d"]
+
+
+def _dense(state):
+    return space.all_pairs(state.n)
+
+
+def _scale(state, R=None, species=None, pairs=None):
+    """Sum of |pair energies|: the magnitude that round-off in the energy sum scales with."""
+    R = state.R if R is None else R
+    species = state.species if species is None else species
+    pairs = _dense(state) if pairs is None else pairs
+    dr = space.pair_vectors(R, jnp.asarray(state.box), pairs)
+    return float(jnp.sum(jnp.abs(en.pair_energies(state.potential, dr, state.params, species,
+                                                  pairs))))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PACKINGS)
+def test_forces_vanish_at_minimum(name, request):
+    s = request.getfixturevalue(name)
+    m = s.minimum
+    assert bool(m.converged)
+    assert float(m.max_force) <= 1e-12
+    F = en.forces(s.potential, s.R, jnp.asarray(s.box), s.params, s.species, _dense(s))
+    fmax = float(en.max_force(F))
+    # The requested convergence criterion, recomputed with an independent pair list.
+    assert fmax <= 1e-12
+    # ... and equal to the reported value up to round-off: forces are sums of ~z terms of
+    # size <= k * overlap / sigma < 1, summed in a different order, and the positions were
+    # wrapped into the box after the run (a shift by box vectors, exact in the minimum
+    # image up to eps * L ~ 1e-15). 1e-14 is ~50 eps of slack.
+    assert abs(fmax - float(m.max_force)) <= 1e-14
+    # Energy reported = energy with all pairs (the skin list misses no interacting pair).
+    E = float(en.energy(s.potential, s.R, jnp.asarray(s.box), s.params, s.species, _dense(s)))
+    assert abs(E - float(m.energy)) <= 1e-13 * _scale(s)
+    # Net force vanishes exactly by Newton's third law (pairwise forces), to round-off.
+    assert float(jnp.max(jnp.abs(jnp.sum(F, axis=0)))) <= 1e-13
+    # Positions are wrapped into the box.
+    frac = np.asarray(s.R) @ np.linalg.inv(s.box).T
+    assert frac.min() >= 0.0 and frac.max() < 1.0
+
+
+@pytest.mark.parametrize("name", ["soft2d", "xplor2d", "soft3d"])
+def test_minimum_is_stable(name, request):
+    """A true minimum: the Hessian has exactly d zero modes (translations) and no negative
+    ones. |lambda| < 1e-10 max(lambda) counts as zero (round-off of the dense eigensolver is
+    ~ eps * N d * max(lambda) ~ 1e-13 max); the smallest real mode is > 1e-3 max here."""
+    s = request.getfixturevalue(name)
+    w = np.linalg.eigvalsh(s.hessian)
+    assert not s.rattlers.any()
+    zero = np.abs(w) < 1e-10 * w[-1]
+    assert zero.sum() == s.dim
+    assert np.all(w[~zero] > 0)
+
+
+def test_not_converged_is_flagged(soft2d):
+    """The convergence flag can be False: stopping after 10 FIRE steps from a random start."""
+    s = soft2d
+    m = minimize(s.potential, s.start, s.box, s.params, s.species,
+                 MinimizeOptions(max_steps=10))  # fmt: skip
+    assert not bool(m.converged)
+    assert int(m.iterations) == 10
+    assert float(m.max_force) > 1e-12
+
+
+@pytest.mark.parametrize("name", ["soft2d", "morse2d", "soft3d"])
+def test_energy_invariant_under_translation(name, request):
+    s = request.getfixturevalue(name)
+    shift = np.random.default_rng(5).uniform(-3, 3, size=s.dim)
+    pairs = _dense(s)
+    E0 = float(en.energy(s.potential, s.R, jnp.asarray(s.box), s.params, s.species, pairs))
+    E1 = float(en.energy(s.potential, s.R + shift, jnp.asarray(s.box), s.params, s.species,
+                         pairs))  # fmt: skip
+    # Minimum-image vectors change by round-off eps * L only; 1e-12 of sum|u_p| as asked.
+    assert abs(E1 - E0) <= 1e-12 * _scale(s)
+
+
+@pytest.mark.parametrize("name", ["soft2d", "morse2d", "xplor2d"])
+def test_energy_invariant_under_relabeling(name, request):
+    """Permuting particles together with their species leaves the energy unchanged."""
+    s = request.getfixturevalue(name)
+    perm = np.random.default_rng(7).permutation(s.n)
+    R, species = s.R[perm], s.species[perm]
+    pairs = _dense(s)
+    E0 = float(en.energy(s.potential, s.R, jnp.asarray(s.box), s.params, s.species, pairs))
+    E1 = float(en.energy(s.potential, R, jnp.asarray(s.box), s.params, species, pairs))
+    # same pair energies summed in another order: |dE| <= P eps sum|u| ~ 2e3 * 1e-16; the
+    # requested 1e-12 relative to sum|u_p| covers that with margin.
+    assert abs(E1 - E0) <= 1e-12 * _scale(s)
+    # forces are permuted with the particles
+    F0 = en.forces(s.potential, s.R, jnp.asarray(s.box), s.params, s.species, pairs)
+    F1 = en.forces(s.potential, R, jnp.asarray(s.box), s.params, species, pairs)
+    np.testing.assert_allclose(np.asarray(F1), np.asarray(F0)[perm], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["soft2d", "xplor2d"])
+def test_minimizing_permuted_start_gives_same_minimum(name, request):
+    """FIRE is permutation-equivariant: the permuted random start reaches the same energy.
+
+    In exact arithmetic the trajectories are identical; in floating point they differ by
+    round-off, which the dissipative dynamics does not amplify into a different basin here
+    (checked: positions agree to 1e-9). Energy to 1e-12 relative as asked.
+    """
+    s = request.getfixturevalue(name)
+    perm = np.random.default_rng(11).permutation(s.n)
+    m = minimize(s.potential, s.start[perm], s.box, s.params, s.species[perm])
+    assert bool(m.converged)
+    assert abs(float(m.energy) - float(s.minimum.energy)) <= 1e-12 * _scale(s)
+    d = np.asarray(space.pair_vectors(
+        jnp.concatenate([m.positions, s.R[perm]]), jnp.asarray(s.box),
+        space.Pairs(jnp.arange(s.n), jnp.arange(s.n) + s.n, jnp.ones(s.n, bool))))  # fmt: skip
+    d = d - d.mean(axis=0)  # a global translation is not fixed by the energy
+    assert np.max(np.abs(d)) < 1e-9
+
+
+def test_small_skin_forces_many_rebuilds(soft2d):
+    """Pair list rebuilt in the loop (skin 0.02 of the largest diameter): same minimum."""
+    s = soft2d
+    m = minimize(s.potential, s.start, s.box, s.params, s.species, MinimizeOptions(skin=0.02))
+    assert bool(m.converged)
+    F = en.forces(s.potential, m.positions, jnp.asarray(s.box), s.params, s.species, _dense(s))
+    assert float(en.max_force(F)) <= 1e-12
+    assert abs(float(m.energy) - float(s.minimum.energy)) <= 1e-12 * _scale(s)
+
+
+def test_triangular_network_relaxes_to_lattice():
+    """A randomly displaced triangular spring lattice relaxes back to the perfect lattice
+    (its unique minimum up to translation): E ~ |F|^2 / lambda_min <= N 1e-24 / 0.1."""
+    R, box = systems.crystal(56, 2, 2.0 / np.sqrt(3.0))
+    pairs, count = space.neighbor_pairs(jnp.asarray(R), jnp.asarray(box), 1.2, 3 * 56)
+    assert int(count) == 3 * 56
+    bonds, params = systems.spring_network(pairs.i, pairs.j, pairs.mask, np.ones(3 * 56), 1.0)
+    from tunable_solids.potentials import Spring
+
+    start = R + np.random.default_rng(3).normal(scale=0.05, size=R.shape)
+    m = minimize(Spring(), start, box, params, None, bonds=bonds)
+    assert bool(m.converged) and float(m.max_force) <= 1e-12
+    assert float(m.energy) <= 1e-20
+    d = np.asarray(space.pair_vectors(
+        jnp.concatenate([m.positions, jnp.asarray(R)]), jnp.asarray(box),
+        space.Pairs(jnp.arange(56), jnp.arange(56) + 56, jnp.ones(56, bool))))  # fmt: skip
+    d = d - d.mean(axis=0)
+    # displacement error ~ |F| / lambda_min ~ 1e-12 / 0.1
+    assert np.max(np.abs(d)) < 1e-10
+    with pytest.raises(ValueError, match="bonds"):
+        minimize(Spring(), start, box, params, None)
