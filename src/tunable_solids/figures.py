@@ -13,27 +13,35 @@ from matplotlib.patches import Circle  # noqa: E402
 
 
 def draw_packing(ax, state: dict) -> None:
-    """Particles as discs coloured by species and the contact network (2D; 3D projected)."""
+    """Particles as discs coloured by species, with periodic images clipped to the box, and
+    the contact network (2D; a 3D state is projected on its first two axes)."""
     R, box = state["positions"], state["box"]
     species, diam = state["species"], state["diameter"]
-    xy = R[:, :2]
+    L = np.diag(box)[:2]
     cmap = plt.get_cmap("tab10" if len(diam) <= 10 else "tab20")
-    discs = [Circle(p, 0.5 * diam[s]) for p, s in zip(xy, species, strict=True)]
-    colors = [cmap(s % cmap.N) for s in species]
-    ax.add_collection(PatchCollection(discs, facecolors=colors, edgecolors="k", linewidths=0.3,
-                                      alpha=0.75))  # fmt: skip
+    shifts = [np.array([a, b]) * L for a in (-1, 0, 1) for b in (-1, 0, 1)]
+    discs, colors = [], []
+    for shift in shifts:
+        for p, s in zip(R[:, :2] + shift, species, strict=True):
+            r = 0.5 * diam[s]
+            if np.all(p + r > 0) and np.all(p - r < L):
+                discs.append(Circle(p, r))
+                colors.append(cmap(s % cmap.N))
+    clip = plt.Rectangle((0, 0), L[0], L[1], transform=ax.transData)
+    coll = PatchCollection(discs, facecolors=colors, edgecolors="k", linewidths=0.3, alpha=0.75)
+    coll.set_clip_path(clip)
+    ax.add_collection(coll)
     valid = (state["pair_i"] >= 0) & state["pair_contact"]
     i, j = state["pair_i"][valid], state["pair_j"][valid]
-    d = R[i] - R[j]
-    inv = np.linalg.inv(box)
-    frac = d @ inv.T
-    d = (frac - np.round(frac)) @ box.T  # minimum image, so bonds across the edge stay short
-    segs = np.stack([xy[j], xy[j] + d[:, :2]], axis=1)
-    ax.add_collection(LineCollection(segs, colors="k", linewidths=0.6))
-    L = np.diag(box)[:2]
-    ax.plot([0, L[0], L[0], 0, 0], [0, 0, L[1], L[1], 0], "k--", lw=0.5)
-    ax.set_xlim(-0.05 * L[0], 1.05 * L[0])
-    ax.set_ylim(-0.05 * L[1], 1.05 * L[1])
+    frac = (R[i] - R[j]) @ np.linalg.inv(box).T
+    d = (frac - np.round(frac)) @ box.T  # minimum image
+    segs = np.concatenate([np.stack([R[j, :2] + sh, R[j, :2] + sh + d[:, :2]], 1) for sh in shifts])
+    lines = LineCollection(segs, colors="k", linewidths=0.6)
+    lines.set_clip_path(clip)
+    ax.add_collection(lines)
+    ax.plot([0, L[0], L[0], 0, 0], [0, 0, L[1], L[1], 0], "k-", lw=0.8)
+    ax.set_xlim(0, L[0])
+    ax.set_ylim(0, L[1])
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -42,19 +50,34 @@ def draw_packing(ax, state: dict) -> None:
                  fontsize=9)  # fmt: skip
 
 
+def strip(ax, table: pd.DataFrame, column: str) -> None:
+    """Every state's value per scenario (jittered points) with the mean +- standard error."""
+    rng = np.random.default_rng(0)
+    names = sorted(table["scenario"].unique())
+    for y, name in enumerate(names):
+        v = table.loc[table["scenario"] == name, column].to_numpy()
+        ax.plot(v, y + 0.15 * rng.uniform(-1, 1, len(v)), "o", ms=3, alpha=0.6)
+        sem = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+        ax.errorbar(v.mean(), y, xerr=sem, fmt="|", color="k", ms=14, capsize=3)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_ylim(-0.5, len(names) - 0.5)
+    ax.grid(axis="x", alpha=0.3)
+
+
 def overview(state: dict, table: pd.DataFrame):
-    """Packing with contacts (left) and distributions of nu, B, G over converged states."""
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), gridspec_kw={"width_ratios": [1.3, 1, 1, 1]})
+    """Packing with contacts (left) and the distributions of nu, B, G over converged states."""
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4), gridspec_kw={"width_ratios": [1.2, 1, 1, 1]})
     draw_packing(axes[0], state)
     ok = table[table["converged"]]
-    for ax, col, label in zip(axes[1:], ["nu", "B", "G"], [r"$\nu$", "$B$", "$G$"], strict=True):
-        for name, grp in ok.groupby("scenario"):
-            ax.hist(grp[col], bins=max(5, min(30, len(grp) // 2)), alpha=0.6, label=name)
+    for ax, col, label in zip(axes[1:], ["nu", "B", "G"], [r"Poisson's ratio $\nu$",
+                                                          "bulk modulus $B$",
+                                                          "shear modulus $G$"], strict=True):
+        strip(ax, ok, col)
         ax.set_xlabel(label)
-        ax.set_ylabel("states")
-    axes[1].legend(fontsize=7)
+    for ax in axes[2:]:
+        ax.set_yticklabels([])
     n_bad = int((~table["converged"]).sum())
-    fig.suptitle(f"{len(ok)} converged states" + (f", {n_bad} excluded (not converged)"
-                                                  if n_bad else ""), fontsize=10)  # fmt: skip
+    fig.suptitle(f"{len(ok)} converged states; bars: mean $\\pm$ standard error"
+                 + (f"; {n_bad} excluded (not converged)" if n_bad else ""), fontsize=10)
     fig.tight_layout()
     return fig

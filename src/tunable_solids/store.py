@@ -15,6 +15,7 @@ import platform
 import shutil
 import subprocess
 import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -98,14 +99,23 @@ def write_store(
     return path
 
 
+def _arrays(path: str | os.PathLike) -> tuple[zarr.Group, list[tuple[str, zarr.Array]]]:
+    group = zarr.open_group(Path(path), mode="r")
+    # Snakemake drops a `.snakemake_timestamp` file into directory outputs; zarr warns
+    # about the foreign object while listing members, which is harmless.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
+        return group, list(group.arrays())
+
+
 def read_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """All arrays (as numpy) and attributes of a store."""
-    group = zarr.open_group(Path(path), mode="r")
-    arrays = {name: np.asarray(arr[...]) for name, arr in group.arrays()}
+    group, members = _arrays(path)
+    arrays = {name: np.asarray(arr[...]) for name, arr in members}
     return arrays, dict(group.attrs)
 
 
 def dimension_names(path: str | os.PathLike) -> dict[str, tuple[str, ...]]:
     """``{array: dimension_names}`` of a store."""
-    group = zarr.open_group(Path(path), mode="r")
-    return {name: tuple(arr.metadata.dimension_names or ()) for name, arr in group.arrays()}
+    _, members = _arrays(path)
+    return {name: tuple(arr.metadata.dimension_names or ()) for name, arr in members}

@@ -1,5 +1,8 @@
 # Helpers shared by the rule files.
 
+# Conda environment of every Python rule (used with --software-deployment-method conda).
+CONDA_ENV = f"../../envs/{config.get('cluster', {}).get('conda_env', 'cpu')}.yaml"
+
 
 def batch_store(stage):
     """Path pattern of a per-batch store of `stage` (generate: initial, ...)."""

@@ -15,5 +15,7 @@ rule overview_figure:
         f"{RESULTS}/logs/overview_figure.log",
     params:
         dpi=OVERVIEW.get("dpi", 150),
+    conda:
+        CONDA_ENV
     script:
         "../scripts/overview_figure.py"

@@ -11,6 +11,8 @@ rule generate:
         seeds=batch_seeds,
     resources:
         gpu=lambda wc: GPUS if SETTINGS[wc.scenario]["potential"] == "spring_network" else 0,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/generate.py"
 
@@ -26,6 +28,8 @@ rule minimize:
         settings=stage_params("minimize"),
     resources:
         gpu=GPUS,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/minimize.py"
 
@@ -41,6 +45,8 @@ rule measure:
         settings=stage_params("measure"),
     resources:
         gpu=GPUS,
+    conda:
+        CONDA_ENV
     script:
         "../scripts/measure.py"
 
@@ -52,5 +58,7 @@ rule states_table:
         f"{RESULTS}/tables/states.csv",
     log:
         f"{RESULTS}/logs/states_table.log",
+    conda:
+        CONDA_ENV
     script:
         "../scripts/states_table.py"
