@@ -139,8 +139,11 @@ def scenario_settings(config: dict, name: str) -> dict[str, Any]:
     sc["interactions"] = {"k": 1.0, "binding": 0.0, **sc.get("interactions", {})}
     sc["seeds"] = {"first": 0, "per_job": 4, **sc["seeds"]}
     if sc["potential"] == "spring_network":
-        sc["network"] = {"stiffness": 1.0, "packing_potential": "soft_sphere",
-                         **sc.get("network", {})}  # fmt: skip
+        sc["network"] = {
+            "stiffness": 1.0,
+            "packing_potential": "soft_sphere",
+            **sc.get("network", {}),
+        }
     return sc
 
 

@@ -46,8 +46,9 @@ def draw_packing(ax, state: dict) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     cfg = state["config"]
-    ax.set_title(f"{cfg['name']}: {cfg['potential']}, N = {cfg['N']}, seed {int(state['seed'])}",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{cfg['name']}: {cfg['potential']}, N = {cfg['N']}, seed {int(state['seed'])}", fontsize=9
+    )
 
 
 def strip(ax, table: pd.DataFrame, column: str) -> None:
@@ -69,15 +70,21 @@ def overview(state: dict, table: pd.DataFrame):
     fig, axes = plt.subplots(1, 4, figsize=(16, 4), gridspec_kw={"width_ratios": [1.2, 1, 1, 1]})
     draw_packing(axes[0], state)
     ok = table[table["converged"]]
-    for ax, col, label in zip(axes[1:], ["nu", "B", "G"], [r"Poisson's ratio $\nu$",
-                                                          "bulk modulus $B$",
-                                                          "shear modulus $G$"], strict=True):
+    for ax, col, label in zip(
+        axes[1:],
+        ["nu", "B", "G"],
+        [r"Poisson's ratio $\nu$", "bulk modulus $B$", "shear modulus $G$"],
+        strict=True,
+    ):
         strip(ax, ok, col)
         ax.set_xlabel(label)
     for ax in axes[2:]:
         ax.set_yticklabels([])
     n_bad = int((~table["converged"]).sum())
-    fig.suptitle(f"{len(ok)} converged states; bars: mean $\\pm$ standard error"
-                 + (f"; {n_bad} excluded (not converged)" if n_bad else ""), fontsize=10)
+    fig.suptitle(
+        f"{len(ok)} converged states; bars: mean $\\pm$ standard error"
+        + (f"; {n_bad} excluded (not converged)" if n_bad else ""),
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig

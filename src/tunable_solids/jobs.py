@@ -17,13 +17,23 @@ def configure_logging(log_path: str | None) -> None:
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers = [logging.FileHandler(log_path, mode="w")]
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO,
+        handlers=handlers,
+        force=True,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing noise (TPU, CUDA)
 
 
-def run_stage(stage: Callable, settings: dict, inputs: tuple, output: str, log_path: str | None,
-              stage_name: str) -> None:  # fmt: skip
+def run_stage(
+    stage: Callable,
+    settings: dict,
+    inputs: tuple,
+    output: str,
+    log_path: str | None,
+    stage_name: str,
+) -> None:
     """Run ``stage(settings, *inputs)`` and write its arrays to ``output`` with provenance."""
     configure_logging(log_path)
     log = logging.getLogger("tunable_solids.jobs")
@@ -31,8 +41,11 @@ def run_stage(stage: Callable, settings: dict, inputs: tuple, output: str, log_p
     start = time.perf_counter()
     arrays, summary = stage(settings, *inputs)
     wall = time.perf_counter() - start
-    attrs = {"stage": stage_name, "provenance": store.provenance(settings, wall),
-             "summary": summary}  # fmt: skip
+    attrs = {
+        "stage": stage_name,
+        "provenance": store.provenance(settings, wall),
+        "summary": summary,
+    }
     store.write_store(output, arrays, attrs)
     log.info("%s done in %.1f s: %s", stage_name, wall, summary)
 

@@ -7,8 +7,20 @@ import pandas as pd
 
 from . import store
 
-STATE_COLUMNS = ["energy", "pressure", "max_force", "iterations", "converged", "n_rattlers",
-                 "n_contacts", "B", "G", "nu", "cg_residual"]  # fmt: skip
+STATE_COLUMNS = [
+    "energy",
+    "pressure",
+    "max_force",
+    "iterations",
+    "converged",
+    "n_rattlers",
+    "n_contacts",
+    "B",
+    "G",
+    "nu",
+    "elastic_min_eig",
+    "cg_residual",
+]
 
 
 def states_table(measured_paths: list[str]) -> pd.DataFrame:
@@ -18,8 +30,14 @@ def states_table(measured_paths: list[str]) -> pd.DataFrame:
         arrays, attrs = store.read_store(path)
         cfg = attrs["provenance"]["config"]
         for s, seed in enumerate(arrays["seed"]):
-            row = {"scenario": cfg["name"], "dim": cfg["dim"], "N": cfg["N"], "seed": int(seed),
-                   "structure": cfg["structure"], "potential": cfg["potential"]}  # fmt: skip
+            row = {
+                "scenario": cfg["name"],
+                "dim": cfg["dim"],
+                "N": cfg["N"],
+                "seed": int(seed),
+                "structure": cfg["structure"],
+                "potential": cfg["potential"],
+            }
             row.update({c: arrays[c][s].item() for c in STATE_COLUMNS})
             rows.append(row)
     return pd.DataFrame(rows)
@@ -28,7 +46,15 @@ def states_table(measured_paths: list[str]) -> pd.DataFrame:
 def state(measured_path: str, index: int = 0) -> dict[str, np.ndarray]:
     """Arrays of one state (``index`` along the seed axis) of a ``measured.zarr`` store."""
     arrays, attrs = store.read_store(measured_path)
-    one = {k: (v[index] if v.ndim and v.shape[0] == len(arrays["seed"]) and k not in
-               ("species", "diameter", "k", "binding") else v) for k, v in arrays.items()}  # fmt: skip
+    one = {
+        k: (
+            v[index]
+            if v.ndim
+            and v.shape[0] == len(arrays["seed"])
+            and k not in ("species", "diameter", "k", "binding")
+            else v
+        )
+        for k, v in arrays.items()
+    }
     one["config"] = attrs["provenance"]["config"]
     return one

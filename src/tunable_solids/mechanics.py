@@ -75,8 +75,11 @@ def stress_voigt_to_tensor(s: Array, dim: int) -> Array:
     return sig
 
 
-@partial(jax.tree_util.register_dataclass, data_fields=["box", "species", "pairs"],
-         meta_fields=["potential"])  # fmt: skip
+@partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["box", "species", "pairs"],
+    meta_fields=["potential"],
+)
 @dataclass(frozen=True)
 class Model:
     """Everything fixed while a state is analysed (a pytree; ``potential`` is static).
@@ -92,8 +95,9 @@ class Model:
 
 def _energy_of_voigt(model: Model, R: Array, params, e: Array) -> Array:
     dim = R.shape[1]
-    return energy(model.potential, R, model.box, params, model.species, model.pairs,
-                  voigt_to_tensor(e, dim))  # fmt: skip
+    return energy(
+        model.potential, R, model.box, params, model.species, model.pairs, voigt_to_tensor(e, dim)
+    )
 
 
 @jax.jit
@@ -144,8 +148,9 @@ def elastic_constants(
     Differentiable in ``params`` and ``R``; the solves differentiate implicitly.
     """
     affine, xi = _affine_and_mixed(model, R, params)
-    hvp = hessian_vp(lambda x: energy(model.potential, x, model.box, params, model.species,
-                                      model.pairs), R)  # fmt: skip
+    hvp = hessian_vp(
+        lambda x: energy(model.potential, x, model.box, params, model.species, model.pairs), R
+    )
     solve = partial(solve_psd, hvp, tol=cg_tol, max_iter=cg_max_iter)
     x = jax.lax.map(solve, xi)
     res = jnp.max(jax.vmap(partial(relative_residual, hvp))(jax.lax.stop_gradient(x), xi))
@@ -159,8 +164,9 @@ def elastic_constants(
 def hessian_matrix(model: Model, R: Array, params) -> Array:
     """Dense Hessian ``(N d, N d)`` (for spectra and small-N cross-checks only)."""
     n, dim = R.shape
-    f = lambda x: energy(model.potential, x.reshape(n, dim), model.box, params, model.species,
-                         model.pairs)  # fmt: skip
+    f = lambda x: energy(
+        model.potential, x.reshape(n, dim), model.box, params, model.species, model.pairs
+    )
     return jax.hessian(f)(R.reshape(-1))
 
 
@@ -179,6 +185,16 @@ def independent_constants(voigt: Array) -> Array:
     """Upper triangle of the Voigt matrix, row by row: ``(6,)`` in 2D, ``(21,)`` in 3D."""
     i, j = np.triu_indices(voigt.shape[-1])
     return voigt[..., i, j]
+
+
+def elastic_stability(voigt: Array, dim: int) -> Array:
+    """Smallest eigenvalue of the stiffness in Mandel form (shear rows/columns times sqrt 2).
+
+    Positive means the state is stable against every homogeneous deformation of the box;
+    small jammed packings near unjamming can be unstable to shear (negative G).
+    """
+    w = jnp.concatenate([jnp.ones(dim), jnp.full(voigt.shape[-1] - dim, jnp.sqrt(2.0))])
+    return jnp.linalg.eigvalsh(voigt * w[:, None] * w[None, :])[0]
 
 
 def isotropic_moduli(voigt: Array, dim: int) -> tuple[Array, Array, Array]:
@@ -261,7 +277,7 @@ def vibrational_spectrum(model: Model, R: Array, params, rattler: Array, n_modes
 
 @jax.jit
 def bond_contributions(model: Model, R: Array, params, nonaffine: Array) -> tuple[Array, Array]:
-    """Per-pair contributions ``K_p``, ``G_p`` (each ``(P,)``) with ``sum K_p = B``, ``sum G_p = G``.
+    """Per-pair contributions ``K_p``, ``G_p``, each ``(P,)``: ``sum K_p = B``, ``sum G_p = G``.
 
     ``K_p`` (``G_p``) is the second derivative of pair energy ``p`` along the relaxed
     deformation path for a volumetric strain (averaged over an orthonormal basis of

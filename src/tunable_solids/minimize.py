@@ -129,12 +129,18 @@ def _fire(potential, options, capacity, rebuild, R, box, params, species, pairs,
 
     F0 = force(R, pairs)
     state = (
-        R, jnp.zeros_like(R), F0, jnp.asarray(fire.dt_start), jnp.asarray(fire.alpha_start),
-        jnp.asarray(0), jnp.asarray(0), pairs, R, jnp.asarray(False),
-    )  # fmt: skip
-    R, V, F, dt, alpha, n_pos, step, pairs, R_ref, overflow = jax.lax.while_loop(
-        cond, body, state
+        R,
+        jnp.zeros_like(R),
+        F0,
+        jnp.asarray(fire.dt_start),
+        jnp.asarray(fire.alpha_start),
+        jnp.asarray(0),
+        jnp.asarray(0),
+        pairs,
+        R,
+        jnp.asarray(False),
     )
+    R, V, F, dt, alpha, n_pos, step, pairs, R_ref, overflow = jax.lax.while_loop(cond, body, state)
     E = energy(potential, R, box, params, species, pairs)
     fmax = max_force(F)
     return R, E, fmax, step, fmax <= options.force_tol, pairs, overflow
@@ -161,8 +167,9 @@ def minimize(
     if bonds is not None or isinstance(params, NetworkParams):
         if bonds is None:
             raise ValueError("a spring network needs its bonds")
-        out = _fire(potential, options, len(bonds.i), False, R, box, params, species, bonds,
-                    jnp.zeros(2))  # fmt: skip
+        out = _fire(
+            potential, options, len(bonds.i), False, R, box, params, species, bonds, jnp.zeros(2)
+        )
     else:
         rc = interaction_range(potential, params)
         dmax = float(jnp.max(params.diameter))
@@ -178,8 +185,18 @@ def minimize(
                 if int(count) > capacity:
                     capacity = 2 * int(count)
                     continue
-            out = _fire(potential, options, len(pairs.i), rebuild, R, box, params, species,
-                        pairs, list_range)  # fmt: skip
+            out = _fire(
+                potential,
+                options,
+                len(pairs.i),
+                rebuild,
+                R,
+                box,
+                params,
+                species,
+                pairs,
+                list_range,
+            )
             if not bool(out[-1]):
                 break
             capacity *= 2

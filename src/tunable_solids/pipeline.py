@@ -50,8 +50,15 @@ class Progress:
         self.done += 1
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.done * (self.total - self.done)
-        log.info("%s %d/%d: %s | elapsed %.1f s, ETA %.1f s", self.label, self.done, self.total,
-                 message, elapsed, eta)  # fmt: skip
+        log.info(
+            "%s %d/%d: %s | elapsed %.1f s, ETA %.1f s",
+            self.label,
+            self.done,
+            self.total,
+            message,
+            elapsed,
+            eta,
+        )
 
 
 def _pad(rows: list[np.ndarray], fill, dtype) -> np.ndarray:
@@ -125,8 +132,11 @@ def generate(settings: dict, seeds: list[int]) -> tuple[Arrays, dict]:
 
 def potential_range(settings: dict, params: SpeciesParams) -> float:
     """Largest interaction range of the scenario (for the network: of its packing)."""
-    name = settings["network"]["packing_potential"] if settings["potential"] == "spring_network" \
-        else settings["potential"]  # fmt: skip
+    name = (
+        settings["network"]["packing_potential"]
+        if settings["potential"] == "spring_network"
+        else settings["potential"]
+    )
     pot = make_potential(name, **settings.get("potential_options", {}))
     return float(pot.cutoff(jnp.max(params.diameter)))
 
@@ -136,9 +146,17 @@ def _network_from_packing(settings, R, box, params, species):
     sp = jnp.asarray(species)
     if "pressure" in settings:
         mn = settings["minimize"]
-        prep = prepare_at_pressure(pot, R, box, params, sp, settings["pressure"],
-                                   minimize_options(settings), mn["pressure_rtol"],
-                                   mn["pressure_max_rounds"])  # fmt: skip
+        prep = prepare_at_pressure(
+            pot,
+            R,
+            box,
+            params,
+            sp,
+            settings["pressure"],
+            minimize_options(settings),
+            mn["pressure_rtol"],
+            mn["pressure_max_rounds"],
+        )
         m, box = prep.minimum, prep.box
         ok = prep.converged
     else:
@@ -164,14 +182,27 @@ def _network_from_packing(settings, R, box, params, species):
 
 def _network_of(arrays: dict, s: int) -> tuple[Pairs, NetworkParams]:
     valid = arrays["bond_i"][s] >= 0
-    bonds = Pairs(jnp.asarray(arrays["bond_i"][s][valid]), jnp.asarray(arrays["bond_j"][s][valid]),
-                  jnp.ones(int(valid.sum()), bool))  # fmt: skip
-    return bonds, NetworkParams(jnp.asarray(arrays["stiffness"][s][valid]),
-                                jnp.asarray(arrays["rest_length"][s][valid]))  # fmt: skip
+    bonds = Pairs(
+        jnp.asarray(arrays["bond_i"][s][valid]),
+        jnp.asarray(arrays["bond_j"][s][valid]),
+        jnp.ones(int(valid.sum()), bool),
+    )
+    return bonds, NetworkParams(
+        jnp.asarray(arrays["stiffness"][s][valid]), jnp.asarray(arrays["rest_length"][s][valid])
+    )
 
 
-STATIC_KEYS = ("seed", "species", "diameter", "k", "binding", "bond_i", "bond_j", "rest_length",
-               "stiffness")  # fmt: skip
+STATIC_KEYS = (
+    "seed",
+    "species",
+    "diameter",
+    "k",
+    "binding",
+    "bond_i",
+    "bond_j",
+    "rest_length",
+    "stiffness",
+)
 
 
 def _static(arrays: dict, dims: dict) -> Arrays:
@@ -188,8 +219,19 @@ def minimize_batch(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, di
     params = SpeciesParams(*(jnp.asarray(arrays[k]) for k in ("diameter", "k", "binding")))
     species = jnp.asarray(arrays["species"])
     mn = settings["minimize"]
-    out = {k: [] for k in ("positions", "box", "energy", "max_force", "iterations", "converged",
-                           "pressure", "pressure_rounds")}  # fmt: skip
+    out = {
+        k: []
+        for k in (
+            "positions",
+            "box",
+            "energy",
+            "max_force",
+            "iterations",
+            "converged",
+            "pressure",
+            "pressure_rounds",
+        )
+    }
     progress = Progress(f"minimize {settings['name']}", len(arrays["seed"]))
     for s, seed in enumerate(arrays["seed"]):
         R, box = arrays["positions"][s], arrays["box"][s]
@@ -198,35 +240,65 @@ def minimize_batch(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, di
             bonds, nparams = _network_of(arrays, s)
             m = minimize(pot, R, box, nparams, None, opts, bonds=bonds)
             ok, iters = bool(m.converged), int(m.iterations)
-            p = float(mech.pressure(mech.Model(pot, jnp.asarray(box), None, bonds), m.positions,
-                                    nparams))  # fmt: skip
+            p = float(
+                mech.pressure(mech.Model(pot, jnp.asarray(box), None, bonds), m.positions, nparams)
+            )
         elif "pressure" in settings:
-            prep = prepare_at_pressure(pot, R, box, params, species, settings["pressure"], opts,
-                                       mn["pressure_rtol"], mn["pressure_max_rounds"])  # fmt: skip
+            prep = prepare_at_pressure(
+                pot,
+                R,
+                box,
+                params,
+                species,
+                settings["pressure"],
+                opts,
+                mn["pressure_rtol"],
+                mn["pressure_max_rounds"],
+            )
             m, box, p, rounds = prep.minimum, prep.box, prep.pressure, prep.rounds
             ok, iters = prep.converged, prep.total_iterations
         else:
             m = minimize(pot, R, box, params, species, opts)
             ok, iters = bool(m.converged), int(m.iterations)
-            p = float(mech.pressure(mech.Model(pot, jnp.asarray(box), species, m.pairs),
-                                    m.positions, params))  # fmt: skip
-        for key, val in (("positions", np.asarray(m.positions)), ("box", np.asarray(box)),
-                         ("energy", float(m.energy)), ("max_force", float(m.max_force)),
-                         ("iterations", iters), ("converged", ok), ("pressure", p),
-                         ("pressure_rounds", rounds)):  # fmt: skip
+            p = float(
+                mech.pressure(
+                    mech.Model(pot, jnp.asarray(box), species, m.pairs), m.positions, params
+                )
+            )
+        for key, val in (
+            ("positions", np.asarray(m.positions)),
+            ("box", np.asarray(box)),
+            ("energy", float(m.energy)),
+            ("max_force", float(m.max_force)),
+            ("iterations", iters),
+            ("converged", ok),
+            ("pressure", p),
+            ("pressure_rounds", rounds),
+        ):
             out[key].append(val)
-        progress.step(f"seed {seed}: E = {float(m.energy):.10g}, max|F| = {float(m.max_force):.2e},"
-                      f" iterations = {iters}, p = {p:.6g}, converged = {ok}")  # fmt: skip
+        progress.step(
+            f"seed {seed}: E = {float(m.energy):.10g}, max|F| = {float(m.max_force):.2e},"
+            f" iterations = {iters}, p = {p:.6g}, converged = {ok}"
+        )
     result = _static(arrays, dims)
     result["positions"] = (("seed", "particle", "axis"), np.stack(out["positions"]))
     result["box"] = (("seed", "axis", "lattice_vector"), np.stack(out["box"]))
-    for key, dtype in (("energy", float), ("max_force", float), ("iterations", np.int64),
-                       ("converged", bool), ("pressure", float), ("pressure_rounds", np.int64)):
-        result[key] = (("seed",), np.asarray(out[key], dtype))  # fmt: skip
+    for key, dtype in (
+        ("energy", float),
+        ("max_force", float),
+        ("iterations", np.int64),
+        ("converged", bool),
+        ("pressure", float),
+        ("pressure_rounds", np.int64),
+    ):
+        result[key] = (("seed",), np.asarray(out[key], dtype))
     conv = np.asarray(out["converged"])
-    summary = {"n_states": len(conv), "n_converged": int(conv.sum()),
-               "max_force_max": float(np.max(out["max_force"])),
-               "iterations_max": int(np.max(out["iterations"]))}  # fmt: skip
+    summary = {
+        "n_states": len(conv),
+        "n_converged": int(conv.sum()),
+        "max_force_max": float(np.max(out["max_force"])),
+        "iterations_max": int(np.max(out["iterations"])),
+    }
     return result, summary
 
 
@@ -252,8 +324,19 @@ def measure_batch(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dic
         "frequencies": np.full((n_seeds, n_freq), np.nan),
         "rattler": np.zeros((n_seeds, n), bool),
     }
-    scalars = {k: np.full(n_seeds, np.nan) for k in ("pressure", "B", "G", "nu", "cg_residual",
-                                                     "translation_eig_max", "frequency_min_gap")}
+    scalars = {
+        k: np.full(n_seeds, np.nan)
+        for k in (
+            "pressure",
+            "B",
+            "G",
+            "nu",
+            "elastic_min_eig",
+            "cg_residual",
+            "translation_eig_max",
+            "frequency_min_gap",
+        )
+    }
     counts = {k: np.full(n_seeds, -1, np.int64) for k in ("n_rattlers", "n_contacts")}
     pair_rows = {k: [] for k in ("pair_i", "pair_j", "pair_contact", "bond_K", "bond_G")}
     progress = Progress(f"measure {settings['name']}", n_seeds)
@@ -284,18 +367,31 @@ def measure_batch(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dic
         res["elastic_independent"][s] = np.asarray(mech.independent_constants(el.voigt))
         res["frequencies"][s] = np.asarray(spec.frequencies)
         res["rattler"][s] = ratt
-        for key, val in (("pressure", -np.trace(np.asarray(sig)) / dim), ("B", B), ("G", G),
-                         ("nu", nu), ("cg_residual", el.residual),
-                         ("translation_eig_max", jnp.max(jnp.abs(spec.translation_eigs))),
-                         ("frequency_min_gap", spec.min_gap)):  # fmt: skip
+        for key, val in (
+            ("pressure", -np.trace(np.asarray(sig)) / dim),
+            ("B", B),
+            ("G", G),
+            ("nu", nu),
+            ("elastic_min_eig", mech.elastic_stability(el.voigt, dim)),
+            ("cg_residual", el.residual),
+            ("translation_eig_max", jnp.max(jnp.abs(spec.translation_eigs))),
+            ("frequency_min_gap", spec.min_gap),
+        ):
             scalars[key][s] = float(val)
         counts["n_rattlers"][s] = int(ratt.sum())
         counts["n_contacts"][s] = int((contact & ~ratt[i] & ~ratt[j]).sum())
-        for key, val in (("pair_i", i), ("pair_j", j), ("pair_contact", contact),
-                         ("bond_K", np.asarray(K)[valid]), ("bond_G", np.asarray(Gb)[valid])):
+        for key, val in (
+            ("pair_i", i),
+            ("pair_j", j),
+            ("pair_contact", contact),
+            ("bond_K", np.asarray(K)[valid]),
+            ("bond_G", np.asarray(Gb)[valid]),
+        ):
             pair_rows[key].append(np.asarray(val))
-        progress.step(f"seed {seed}: B = {float(B):.6g}, G = {float(G):.6g}, nu = {float(nu):.6f},"
-                      f" rattlers = {int(ratt.sum())}, CG residual = {float(el.residual):.1e}")
+        progress.step(
+            f"seed {seed}: B = {float(B):.6g}, G = {float(G):.6g}, nu = {float(nu):.6f},"
+            f" rattlers = {int(ratt.sum())}, CG residual = {float(el.residual):.1e}"
+        )
     result = _static(arrays, dims)
     for key in ("positions", "box", "energy", "max_force", "iterations", "converged"):
         result[key] = (dims[key], arrays[key])
@@ -339,21 +435,47 @@ _MINIMUM = {k: ("seed",) for k in ("energy", "max_force", "iterations", "converg
 NETWORK_ARRAYS = {k: ("seed", "bond") for k in ("bond_i", "bond_j", "rest_length", "stiffness")}
 CONTRACT = {
     "initial": {**_STATIC, **_STATE},
-    "minimized": {**_STATIC, **_STATE, **_MINIMUM, "pressure": ("seed",),
-                  "pressure_rounds": ("seed",)},
+    "minimized": {
+        **_STATIC,
+        **_STATE,
+        **_MINIMUM,
+        "pressure": ("seed",),
+        "pressure_rounds": ("seed",),
+    },
     "measured": {
-        **_STATIC, **_STATE, **_MINIMUM,
+        **_STATIC,
+        **_STATE,
+        **_MINIMUM,
         "stress": ("seed", "axis", "axis_b"),
         "elastic_voigt": ("seed", "voigt", "voigt_b"),
         "elastic_independent": ("seed", "constant"),
         "frequencies": ("seed", "mode"),
         "rattler": ("seed", "particle"),
-        **{k: ("seed",) for k in ("pressure", "B", "G", "nu", "cg_residual",
-                                  "translation_eig_max", "frequency_min_gap", "n_rattlers",
-                                  "n_contacts")},
-        **{k: ("seed", "pair") for k in ("pair_i", "pair_j", "pair_contact", "bond_K",
-                                         "bond_G")},
+        **{
+            k: ("seed",)
+            for k in (
+                "pressure",
+                "B",
+                "G",
+                "nu",
+                "elastic_min_eig",
+                "cg_residual",
+                "translation_eig_max",
+                "frequency_min_gap",
+                "n_rattlers",
+                "n_contacts",
+            )
+        },
+        **{k: ("seed", "pair") for k in ("pair_i", "pair_j", "pair_contact", "bond_K", "bond_G")},
     },
-}  # fmt: skip
-PROVENANCE_KEYS = ("config", "package_version", "git_commit", "jax_version", "jax_backend",
-                   "wall_time_s", "created", "host")  # fmt: skip
+}
+PROVENANCE_KEYS = (
+    "config",
+    "package_version",
+    "git_commit",
+    "jax_version",
+    "jax_backend",
+    "wall_time_s",
+    "created",
+    "host",
+)

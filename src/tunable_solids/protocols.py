@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .mechanics import Model, elastic_constants, isotropic_moduli, pressure
-from .minimize import Minimum, MinimizeOptions, minimize
+from .minimize import MinimizeOptions, Minimum, minimize
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +34,17 @@ class Prepared(NamedTuple):
 
 
 def prepare_at_pressure(
-    potential, R, box, params, species, target: float, options: MinimizeOptions,
-    rtol: float = 1e-3, max_rounds: int = 60, max_step: float = 0.1,
-) -> Prepared:  # fmt: skip
+    potential,
+    R,
+    box,
+    params,
+    species,
+    target: float,
+    options: MinimizeOptions,
+    rtol: float = 1e-3,
+    max_rounds: int = 60,
+    max_step: float = 0.1,
+) -> Prepared:
     """Minimize, then rescale the box until ``|p - target| <= rtol * target``.
 
     Each round re-minimizes from the affinely rescaled previous minimum. ``max_step`` bounds
@@ -54,8 +62,14 @@ def prepare_at_pressure(
         model = Model(potential, jnp.asarray(box), species, m.pairs)
         p = float(pressure(model, m.positions, params))
         ok = bool(m.converged) and abs(p - target) <= rtol * target
-        log.info("pressure round %d: p = %.6e (target %.3e), ln V = %.6f, max|F| = %.2e",
-                 rounds, p, target, ln_v, float(m.max_force))  # fmt: skip
+        log.info(
+            "pressure round %d: p = %.6e (target %.3e), ln V = %.6f, max|F| = %.2e",
+            rounds,
+            p,
+            target,
+            ln_v,
+            float(m.max_force),
+        )
         if ok:
             return Prepared(m, box, p, rounds, True, iterations)
         if p > target:

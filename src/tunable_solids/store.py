@@ -31,10 +31,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def git_commit(root: Path = REPO_ROOT) -> str:
     """Commit of the project checkout (with ``-dirty`` if modified), or ``unknown``."""
     try:
-        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "src",
-                                "workflow"], capture_output=True, text=True, timeout=10).stdout  # fmt: skip
+        rev = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src", "workflow"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
         return rev + ("-dirty" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -86,8 +95,9 @@ def write_store(
             value = np.asarray(value)
             if value.ndim != len(dims):
                 raise ValueError(f"array {name!r} has shape {value.shape} but dims {dims}")
-            arr = group.create_array(name, shape=value.shape, dtype=value.dtype,
-                                     dimension_names=list(dims))  # fmt: skip
+            arr = group.create_array(
+                name, shape=value.shape, dtype=value.dtype, dimension_names=list(dims)
+            )
             arr[...] = value
         group.attrs.update(_jsonable(dict(attrs)))
         if path.exists():

@@ -60,9 +60,11 @@ def _near_cubic_factors(m: int, aspect: np.ndarray) -> tuple[int, ...] | None:
     for nx in range(1, m + 1):
         if m % nx:
             continue
-        rest = [(m // nx,)] if dim == 2 else [
-            (ny, m // nx // ny) for ny in range(1, m // nx + 1) if (m // nx) % ny == 0
-        ]  # fmt: skip
+        rest = (
+            [(m // nx,)]
+            if dim == 2
+            else [(ny, m // nx // ny) for ny in range(1, m // nx + 1) if (m // nx) % ny == 0]
+        )
         for tail in rest:
             counts = np.array((nx, *tail))
             lengths = counts * aspect
