@@ -36,12 +36,15 @@ def at_minimum(energy_fn: Callable, R_star: Array, args, cg_tol: float = 1e-12) 
 def _at_minimum_jvp(energy_fn, cg_tol, primals, tangents):
     R_star, args = primals
     _, d_args = tangents
-    R_star = jax.lax.stop_gradient(R_star)
+    # The primal output is at_minimum itself (not the raw R_star) so that an outer
+    # transformation sees how the minimum moves: this makes higher derivatives
+    # (jvp of jvp, hessians) of quantities at the minimum exact as well.
+    R = at_minimum(energy_fn, R_star, args, cg_tol)
     force_grad = jax.grad(energy_fn, argnums=0)
-    _, rhs = jax.jvp(lambda a: force_grad(R_star, a), (args,), (d_args,))
-    hvp = hessian_vp(lambda R: energy_fn(R, args), R_star)
+    _, rhs = jax.jvp(lambda a: force_grad(R, a), (args,), (d_args,))
+    hvp = hessian_vp(lambda x: energy_fn(x, args), R)
     dR = solve_psd(hvp, -rhs, tol=cg_tol)
-    return R_star, dR
+    return R, dR
 
 
 def particle_energy(potential, R: Array, args) -> Array:

@@ -76,3 +76,23 @@ def relative_residual(matvec: Callable[[Array], Array], x: Array, b: Array) -> A
     b = remove_translation(b)
     r = remove_translation(matvec(x)) - b
     return jnp.sqrt(jnp.vdot(r, r) / jnp.maximum(jnp.vdot(b, b), 1e-300))
+
+
+@jax.custom_jvp
+def eigvalsh(H: Array) -> Array:
+    """Ascending eigenvalues of a symmetric matrix, with first-order perturbation theory as
+    derivative: ``d lambda_i = v_i^T dH v_i``.
+
+    Unlike differentiating ``jnp.linalg.eigh``, this stays finite for degenerate eigenvalues
+    (there the individual derivative depends on the basis chosen inside the degenerate
+    subspace; callers flag such cases by the eigenvalue gap).
+    """
+    return jnp.linalg.eigvalsh(H)
+
+
+@eigvalsh.defjvp
+def _eigvalsh_jvp(primals, tangents):
+    (H,), (dH,) = primals, tangents
+    w, V = jnp.linalg.eigh(H)
+    dH = 0.5 * (dH + dH.T)
+    return w, jnp.einsum("ji,jk,ki->i", V, dH, V)

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .energy import energy, pair_energies, strained
-from .linalg import hessian_vp, relative_residual, solve_psd
+from .linalg import eigvalsh, hessian_vp, relative_residual, solve_psd
 from .space import Pairs, box_volume, pair_vectors
 
 Array = jax.Array
@@ -226,15 +226,24 @@ def contact_mask(model: Model, R: Array, params) -> Array:
     return model.pairs.mask & (r < model.potential.contact_distance(pp.sigma))
 
 
-def rattlers(n: int, dim: int, i: np.ndarray, j: np.ndarray, contact: np.ndarray) -> np.ndarray:
-    """Rattler mask ``(N,)``: particles with fewer than ``d + 1`` contacts, found iteratively
-    (removing a rattler can make its neighbours rattlers)."""
+def rattlers(
+    n: int, dim: int, i: np.ndarray, j: np.ndarray, contact: np.ndarray, attractive: bool = False
+) -> np.ndarray:
+    """Rattler mask ``(N,)``, found iteratively (removing a rattler can make its neighbours
+    rattlers).
+
+    Purely repulsive contacts can only hold a particle with at least ``d + 1`` of them, so a
+    particle with fewer is a rattler. Attractive (tensile) bonds can hold a particle with fewer
+    (``attractive=True``): then only particles without any contact are rattlers, which are
+    exactly the particles whose Hessian rows vanish.
+    """
     i, j, contact = np.asarray(i), np.asarray(j), np.asarray(contact, bool)
+    needed = 1 if attractive else dim + 1
     rattler = np.zeros(n, bool)
     while True:
         live = contact & ~rattler[i] & ~rattler[j]
         z = np.bincount(i[live], minlength=n) + np.bincount(j[live], minlength=n)
-        new = ~rattler & (z < dim + 1)
+        new = ~rattler & (z < needed)
         if not new.any():
             return rattler
         rattler |= new
@@ -265,9 +274,10 @@ def vibrational_spectrum(model: Model, R: Array, params, rattler: Array, n_modes
     """
     n, dim = R.shape
     H = hessian_matrix(model, R, params)
-    shift = 10.0 * (jnp.max(jnp.abs(H)) * 2 * dim * 8 + 1.0)
+    # Gershgorin-style bound: far above every physical eigenvalue.
+    shift = jax.lax.stop_gradient(10.0 * (jnp.max(jnp.sum(jnp.abs(H), axis=1)) + 1.0))
     diag = jnp.repeat(jnp.asarray(rattler, H.dtype), dim) * shift
-    w = jnp.linalg.eigvalsh(H + jnp.diag(diag))
+    w = eigvalsh(H + jnp.diag(diag))
     trans = w[:dim]
     low = w[dim : dim + n_modes]
     freqs = jnp.sign(low) * jnp.sqrt(jnp.abs(low))

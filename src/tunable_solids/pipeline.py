@@ -169,7 +169,7 @@ def _network_from_packing(settings, R, box, params, species):
     valid = np.asarray(pairs.mask)
     contact = np.asarray(mech.contact_mask(model, m.positions, params))[valid]
     i, j = np.asarray(pairs.i)[valid], np.asarray(pairs.j)[valid]
-    ratt = mech.rattlers(len(species), box.shape[0], i, j, contact)
+    ratt = mech.rattlers(len(species), box.shape[0], i, j, contact, pot.attractive)
     contact &= ~ratt[i] & ~ratt[j]
     from .space import pair_vectors
 
@@ -359,7 +359,7 @@ def measure_batch(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dic
         valid = np.asarray(pairs.mask)
         contact = np.asarray(mech.contact_mask(model, R, params))[valid]
         i, j = np.asarray(pairs.i)[valid], np.asarray(pairs.j)[valid]
-        ratt = mech.rattlers(n, dim, i, j, contact)
+        ratt = mech.rattlers(n, dim, i, j, contact, pot.attractive)
         spec = mech.vibrational_spectrum(model, R, params, jnp.asarray(ratt), n_freq)
         K, Gb = mech.bond_contributions(model, R, params, el.nonaffine)
         res["stress"][s] = np.asarray(sig)

@@ -155,7 +155,7 @@ class Spring:
     """Harmonic bond ``(k_b/2)(r - l_b)^2``; ``PairParams.sigma`` holds the rest length."""
 
     name: str = "spring_network"
-    attractive: bool = False
+    attractive: bool = True  # bonds resist stretching: they hold particles in tension too
 
     def pair_energy(self, r: Array, pp: PairParams) -> Array:
         return 0.5 * pp.k * (r - pp.sigma) ** 2
