@@ -63,6 +63,8 @@ def _describe(err: jsonschema.ValidationError) -> str:
 
 def _semantic_errors(config: dict) -> list[str]:
     errors = []
+    if not config.get("scenarios") and not config.get("training", {}).get("runs"):
+        errors.append("<top level>: nothing to do; give `scenarios` and/or `training.runs`")
     for name, sc in config.get("scenarios", {}).items():
         key = f"scenarios.{name}"
         structure, potential = sc["structure"], sc["potential"]
@@ -99,12 +101,31 @@ def _semantic_errors(config: dict) -> list[str]:
             errors.append(f"{key}.potential_options: only allowed for harmonic_morse potentials")
         if has_phi and sc["packing_fraction"] >= 1.0 and "pressure" not in sc:
             errors.append(f"{key}.packing_fraction: {sc['packing_fraction']} must be < 1")
+    for group, g in config.get("training", {}).get("runs", {}).items():
+        key = f"training.runs.{group}"
+        lengths = {q: len(v) for q, v in g["targets"].items()}
+        if len(set(lengths.values())) > 1:
+            errors.append(f"{key}.targets: lists must have equal lengths (zipped), got {lengths}")
+        if "q8" in g["targets"] and g["system"]["dim"] != 2:
+            errors.append(f"{key}.targets.q8: q8 is defined for dim 2 only")
+        if g["mode"] == "multi" and g.get("m", 1) < 2:
+            errors.append(f"{key}.m: a multi run needs m >= 2, got {g.get('m', 1)}")
+        if "B" in g.get("params", ["D", "B"]) and g["system"]["potential"] == "soft_sphere":
+            errors.append(f"{key}.params: B (binding) has no effect for soft_sphere")
+        for n_sp in g.get("n_species", [g["system"]["species"]["n_species"]]):
+            if n_sp != 1 and n_sp % 2:
+                errors.append(f"{key}.n_species: {n_sp} is not allowed; must be 1 or even")
+            elif g["system"]["N"] % n_sp:
+                errors.append(
+                    f"{key}.system.N: {g['system']['N']} does not divide into {n_sp} species"
+                )
     overview = config.get("figures", {}).get("overview", {})
     if "scenario" in overview and overview["scenario"] not in config.get("scenarios", {}):
         errors.append(
             f"figures.overview.scenario: {overview['scenario']!r} is not a scenario; "
             f"allowed: {sorted(config.get('scenarios', {}))}"
         )
+    errors += response_errors(config)
     return errors
 
 
@@ -144,6 +165,8 @@ def scenario_settings(config: dict, name: str) -> dict[str, Any]:
             "packing_potential": "soft_sphere",
             **sc.get("network", {}),
         }
+    if "response" in sc:
+        sc["response"] = response_defaults(sc)
     return sc
 
 
@@ -167,4 +190,254 @@ def stage_settings(settings: dict, stage: str) -> dict[str, Any]:
         out.pop("measure")
     if stage == "generate" and settings["potential"] != "spring_network":
         out.pop("minimize")
+    return response_stage_settings(out, stage)
+
+
+DEFAULT_LEARNING_RATE = {
+    "individual": {"schedule": "adaptive", "lr0": 2e-3},
+    "multi": {"schedule": "adaptive", "lr0": 2e-3},
+    "ensemble": {"schedule": "inverse_sqrt", "lr0": 2e-3, "decay_steps": 500.0},
+}
+DEFAULT_VALIDATION = {
+    "configs": 16,
+    "seed_offset": 1_000_003,
+    "polydispersity": 0.0,
+    "heterogeneity": 0.0,
+}
+
+
+def _fmt(v: float) -> str:
+    return f"{v:g}"
+
+
+def training_runs(config: dict) -> dict[str, dict[str, Any]]:
+    """Every training run of the config, by run id ``<group>/<label>``.
+
+    A group's ``targets`` (lists per property, zipped: the i-th run targets the i-th value of
+    every property), ``n_species`` (list) and seeds expand into one run each; run settings
+    are fully resolved (defaults merged), and are the provenance of the run's stores.
+    """
+    tr = config.get("training", {})
+    runs = {}
+    for group, g in tr.get("runs", {}).items():
+        sysc = copy.deepcopy(g["system"])
+        sysc["interactions"] = {"k": 1.0, "binding": 0.0, **sysc.get("interactions", {})}
+        targets = g["targets"]
+        n_targets = len(next(iter(targets.values())))
+        n_species_list = g.get("n_species", [sysc["species"]["n_species"]])
+        seeds = {"first": 0, **g["seeds"]}
+        for n_sp in n_species_list:
+            for t in range(n_targets):
+                target = {q: float(v[t]) for q, v in targets.items()}
+                for seed in range(seeds["first"], seeds["first"] + seeds["count"]):
+                    label = "-".join(
+                        [f"nsp{n_sp}", *(f"{q}{_fmt(v)}" for q, v in target.items()), f"s{seed}"]
+                    )
+                    s = copy.deepcopy(sysc)
+                    s["species"]["n_species"] = n_sp
+                    run = {
+                        "id": f"{group}/{label}",
+                        "group": group,
+                        "label": label,
+                        "mode": g["mode"],
+                        "system": s,
+                        "target": target,
+                        "params": list(g.get("params", ["D", "B"])),
+                        "seed": seed,
+                        "m": g.get("m", 1),
+                        "batch": g.get("batch", 8),
+                        "max_steps": g.get("max_steps", 10_000),
+                        "loss_threshold": g.get("loss_threshold", 1e-6),
+                        "learning_rate": {
+                            **DEFAULT_LEARNING_RATE[g["mode"]],
+                            **g.get("learning_rate", {}),
+                        },
+                        "checkpoint_every": g.get(
+                            "checkpoint_every", tr.get("checkpoint_every", 10)
+                        ),
+                        "minimize": _merge(
+                            _merge(DEFAULT_MINIMIZE, config.get("minimize")), g.get("minimize")
+                        ),
+                        "validation": {**DEFAULT_VALIDATION, **g.get("validation", {})},
+                    }
+                    runs[run["id"]] = run
+    return runs
+
+
+def run_stage_settings(run: dict, stage: str) -> dict[str, Any]:
+    """The part of a run's settings a stage depends on: validation options do not rerun
+    training."""
+    out = copy.deepcopy(run)
+    if stage == "train":
+        out.pop("validation")
     return out
+
+
+# --------------------------------------------------------------------------- independent response
+# Optional per-scenario `response:` block (workflow/schemas/config.schema.yaml documents every
+# key; tunable_solids.pipeline_response runs it).
+DEFAULT_RESPONSE = {
+    "feature_sets": [["C"]],
+    "n_frequencies": 10,
+    "cg_tol": 1e-12,
+    "rank_rtol": 1e-9,
+}
+DEFAULT_RESPONSE_SPECIES = 8  # reassigned species when `n_theta` is not given
+DEFAULT_FD_CHECK = {"seeds": 1, "step": 1e-4}
+DEFAULT_SWEEPS = {"feature_set": 0, "modes": 3, "gamma_min": 1e-6, "gamma_max": 1e-1, "n_gamma": 16}
+DEFAULT_INVERSE_DESIGN = {"relative_change": 1e-3}
+# What each response stage depends on (the rest of `response` never reruns it).
+RESPONSE_STAGE_KEYS = {
+    "jacobian": ("feature_sets", "params", "n_theta", "n_frequencies", "cg_tol", "rank_rtol"),
+    "jacobian_check": (
+        "feature_sets",
+        "params",
+        "n_theta",
+        "n_frequencies",
+        "cg_tol",
+        "fd_check",
+    ),
+    "sweeps": (
+        "feature_sets",
+        "params",
+        "n_theta",
+        "n_frequencies",
+        "cg_tol",
+        "rank_rtol",
+        "reference_n_theta",
+        "sweeps",
+        "inverse_design",
+    ),
+}
+
+
+def response_defaults(sc: dict) -> dict[str, Any]:
+    """The ``response`` block of a scenario with every default filled in."""
+    from .pipeline_response import n_theta_of
+
+    r = {**copy.deepcopy(DEFAULT_RESPONSE), **copy.deepcopy(sc["response"])}
+    network = sc["potential"] == "spring_network"
+    r.setdefault("params", ["stiffness"] if network else ["D"])
+    if not network:
+        r.setdefault("n_theta", [n_theta_of(r["params"], DEFAULT_RESPONSE_SPECIES)])
+        r.setdefault("reference_n_theta", max(r["n_theta"]))
+    if "fd_check" in r:
+        r["fd_check"] = {**DEFAULT_FD_CHECK, **r["fd_check"]}
+    else:
+        r["fd_check"] = {**DEFAULT_FD_CHECK, "seeds": 0}
+    if not network:
+        r["fd_check"].setdefault("n_theta", list(r["n_theta"]))
+    count = sc["seeds"]["count"]
+    if "sweeps" in r:
+        r["sweeps"] = {**DEFAULT_SWEEPS, "seeds": count, **r["sweeps"]}
+    if "inverse_design" in r:
+        r["inverse_design"] = {**DEFAULT_INVERSE_DESIGN, "seeds": count, **r["inverse_design"]}
+    return r
+
+
+def response_stage_settings(out: dict, stage: str) -> dict[str, Any]:
+    """Trim ``stage_settings``: the packing stages never see ``response``; a response stage
+    sees only the response keys it uses (the Jacobian does not re-minimize, so it does not
+    depend on ``minimize`` either) and never ``measure``."""
+    if stage not in RESPONSE_STAGE_KEYS:
+        out.pop("response", None)
+        return out
+    out.pop("measure", None)
+    if stage == "jacobian":
+        out.pop("minimize", None)
+    out["response"] = {k: v for k, v in out["response"].items() if k in RESPONSE_STAGE_KEYS[stage]}
+    return out
+
+
+def response_errors(config: dict) -> list[str]:
+    """Rules of the ``response`` blocks that the schema cannot express."""
+    from .pipeline_response import n_theta_of, species_for_n_theta
+
+    errors = []
+    scenarios = config.get("scenarios", {})
+    for name, sc in scenarios.items():
+        if "response" not in sc:
+            continue
+        key = f"scenarios.{name}.response"
+        r, potential = sc["response"], sc["potential"]
+        network = potential == "spring_network"
+        params = r.get("params", ["stiffness"] if network else ["D"])
+        count = sc["seeds"]["count"]
+        if network and params != ["stiffness"]:
+            errors.append(
+                f"{key}.params: {params} is not allowed for potential 'spring_network'; "
+                "a network is parameterized by its bond stiffnesses: use [stiffness]"
+            )
+        if not network and "stiffness" in params:
+            errors.append(
+                f"{key}.params: stiffness is only allowed with potential 'spring_network', "
+                f"got potential {potential!r}"
+            )
+        if "B" in params and not potential.startswith("harmonic_morse"):
+            errors.append(
+                f"{key}.params: B (binding) is only allowed for harmonic_morse potentials, "
+                f"got potential {potential!r}"
+            )
+        if network:
+            for k in ("n_theta", "reference_n_theta"):
+                if k in r:
+                    errors.append(
+                        f"{key}.{k}: not allowed for a spring_network; every bond stiffness "
+                        "is a parameter (n_theta = number of bonds)"
+                    )
+            if "n_theta" in r.get("fd_check", {}):
+                errors.append(f"{key}.fd_check.n_theta: not allowed for a spring_network")
+        elif "stiffness" not in params:
+            sp = sc["species"]
+            sizes = len(set(systems.species_diameters(sp["n_species"], sp["diameters"])))
+            n_theta = r.get("n_theta", [n_theta_of(params, DEFAULT_RESPONSE_SPECIES)])
+            allowed = [n_theta_of(params, m) for m in range(sizes, sizes + 8)]
+            for n in n_theta:
+                n_sp = species_for_n_theta(params, n)
+                if n_sp is None or n_sp < sizes:
+                    errors.append(
+                        f"{key}.n_theta: {n} is not allowed for params {params} with {sizes} "
+                        f"particle size(s) (each reassigned species has one size); allowed: "
+                        f"{', '.join(map(str, allowed))}, ..."
+                    )
+                elif n_sp > sc["N"]:
+                    errors.append(
+                        f"{key}.n_theta: {n} needs {n_sp} species, more than N = {sc['N']}"
+                    )
+            ref = r.get("reference_n_theta")
+            if ref is not None and ref not in n_theta:
+                errors.append(f"{key}.reference_n_theta: {ref} is not in n_theta {n_theta}")
+            extra = sorted(set(r.get("fd_check", {}).get("n_theta", [])) - set(n_theta))
+            if extra:
+                errors.append(f"{key}.fd_check.n_theta: {extra} not in n_theta {n_theta}")
+        if any("omega" in fs for fs in r.get("feature_sets", [])):
+            n_modes = sc["N"] * sc["dim"] - sc["dim"]
+            if r.get("n_frequencies", DEFAULT_RESPONSE["n_frequencies"]) > n_modes:
+                errors.append(
+                    f"{key}.n_frequencies: {r['n_frequencies']} exceeds the {n_modes} non-zero "
+                    "modes (N d - d)"
+                )
+        for block in ("fd_check", "sweeps", "inverse_design"):
+            n = r.get(block, {}).get("seeds")
+            if n is not None and n > count:
+                errors.append(f"{key}.{block}.seeds: {n} exceeds seeds.count = {count}")
+        sw = r.get("sweeps", {})
+        n_sets = len(r.get("feature_sets", DEFAULT_RESPONSE["feature_sets"]))
+        if sw.get("feature_set", 0) >= n_sets:
+            errors.append(
+                f"{key}.sweeps.feature_set: {sw['feature_set']} is not allowed; must be < "
+                f"{n_sets} (an index into feature_sets)"
+            )
+        lo = sw.get("gamma_min", DEFAULT_SWEEPS["gamma_min"])
+        hi = sw.get("gamma_max", DEFAULT_SWEEPS["gamma_max"])
+        if lo >= hi:
+            errors.append(f"{key}.sweeps.gamma_min: {lo} must be < gamma_max = {hi}")
+    fig = config.get("figures", {}).get("response", {})
+    if "sweep_scenario" in fig:
+        with_sweeps = sorted(n for n, sc in scenarios.items() if "sweeps" in sc.get("response", {}))
+        if fig["sweep_scenario"] not in with_sweeps:
+            errors.append(
+                f"figures.response.sweep_scenario: {fig['sweep_scenario']!r} is not a scenario "
+                f"with response.sweeps; allowed: {with_sweeps}"
+            )
+    return errors

@@ -37,7 +37,7 @@ def run_stage(
     """Run ``stage(settings, *inputs)`` and write its arrays to ``output`` with provenance."""
     configure_logging(log_path)
     log = logging.getLogger("tunable_solids.jobs")
-    log.info("%s: scenario %s -> %s", stage_name, settings["name"], output)
+    log.info("%s: %s -> %s", stage_name, settings.get("name", settings.get("id")), output)
     start = time.perf_counter()
     arrays, summary = stage(settings, *inputs)
     wall = time.perf_counter() - start

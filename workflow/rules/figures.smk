@@ -1,7 +1,7 @@
 # Figures: read stores and tables only, never recompute physics.
 
 OVERVIEW = config.get("figures", {}).get("overview", {})
-OVERVIEW_SCENARIO = OVERVIEW.get("scenario", next(iter(SETTINGS)))
+OVERVIEW_SCENARIO = OVERVIEW.get("scenario", next(iter(SETTINGS), None))
 
 
 rule overview_figure:

@@ -1,0 +1,13 @@
+"""Snakemake adapter: validate a training run's parameters on fresh configurations."""
+
+from tunable_solids import jobs, pipeline_training
+
+arrays, dims = jobs.read_with_dims(snakemake.input[0])
+jobs.run_stage(
+    pipeline_training.validate_run,
+    snakemake.params.run,
+    (arrays, dims),
+    snakemake.output[0],
+    snakemake.log[0],
+    "validate_training",
+)
