@@ -28,3 +28,8 @@ def all_batch_stores(stage, scenarios=None):
         for name in names
         for b in range(len(BATCHES[name]))
     ]
+
+
+def run_of(wc):
+    """Settings of the training run named by the wildcards group and label."""
+    return TRAINING_RUNS[f"{wc.group}/{wc.label}"]

@@ -2,10 +2,6 @@
 # Run ids are <group>/<label>, see tunable_solids.config.training_runs.
 
 
-def run_of(wc):
-    return TRAINING_RUNS[f"{wc.group}/{wc.label}"]
-
-
 rule train:
     output:
         directory(f"{RESULTS}/training/{{group}}/{{label}}/run.zarr"),
