@@ -21,14 +21,13 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
-import tunable_solids  # noqa: F401  (enables float64 before any JAX array exists)
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import tunable_solids  # noqa: F401  (enables float64 before any JAX array exists)
 from tunable_solids import mechanics, potentials, space, systems
-from tunable_solids.minimize import Minimum, MinimizeOptions, minimize
+from tunable_solids.minimize import MinimizeOptions, Minimum, minimize
 
 
 @dataclass(eq=False)

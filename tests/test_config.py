@@ -78,8 +78,9 @@ def test_pressure_target_for_crystal():
 
 def test_crystal_size_that_does_not_tile():
     def crystal(s):
-        s.update(structure="crystal", density=1.25, N=34, species={"n_species": 1,
-                                                                   "diameters": [1.0]})
+        s.update(
+            structure="crystal", density=1.25, N=34, species={"n_species": 1, "diameters": [1.0]}
+        )
         s.pop("packing_fraction")
         s.pop("pressure")
 
@@ -99,17 +100,28 @@ def test_settings_batches_and_stage_params():
     assert "measure" in stage_settings(st, "measure")
 
 
-@pytest.mark.parametrize("key,value,expected", [("N", -5, "scenarios.bad.N: -5 is not allowed"),
-                                                ("dim", 4, "scenarios.bad.dim: 4 is not allowed")])
+@pytest.mark.parametrize(
+    "key,value,expected",
+    [
+        ("N", -5, "scenarios.bad.N: -5 is not allowed"),
+        ("dim", 4, "scenarios.bad.dim: 4 is not allowed"),
+    ],
+)
 def test_snakemake_rejects_before_any_job(tmp_path, key, value, expected):
-    cfg = {"results": str(tmp_path / "results"), "scenarios": {"bad": copy.deepcopy(
-        BASE["scenarios"]["s"])}}  # fmt: skip
+    cfg = {
+        "results": str(tmp_path / "results"),
+        "scenarios": {"bad": copy.deepcopy(BASE["scenarios"]["s"])},
+    }
     cfg["scenarios"]["bad"][key] = value
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(path),
-                          "--cores", "1"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(path), "--cores", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode != 0
     assert expected in out.stdout + out.stderr
     assert not (tmp_path / "results").exists()

@@ -36,8 +36,9 @@ def test_dry_run_lists_every_batch(config, tmp_path):
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     results = tmp_path_factory.mktemp("smoke")
-    out = snakemake("--configfile", "config/smoke.yaml", "--config", f"results={results}",
-                    timeout=1500)  # fmt: skip
+    out = snakemake(
+        "--configfile", "config/smoke.yaml", "--config", f"results={results}", timeout=1500
+    )
     assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
     return results, yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
 
@@ -55,8 +56,10 @@ def test_smoke_stores_meet_contract(smoke):
             for key, d in want.items():
                 assert dims.get(key) == d, f"{path}: {key} has dims {dims.get(key)}, want {d}"
                 assert arrays[key].ndim == len(d)
-            assert attrs["stage"] == {"initial": "generate", "minimized": "minimize",
-                                      "measured": "measure"}[stage]  # fmt: skip
+            assert (
+                attrs["stage"]
+                == {"initial": "generate", "minimized": "minimize", "measured": "measure"}[stage]
+            )
             prov = attrs["provenance"]
             for key in PROVENANCE_KEYS:
                 assert key in prov, f"{path}: provenance lacks {key}"
@@ -69,8 +72,22 @@ def test_smoke_stores_meet_contract(smoke):
 def test_smoke_table_and_figure(smoke):
     results, cfg = smoke
     table = pd.read_csv(results / "tables" / "states.csv")
-    required = ["scenario", "dim", "N", "seed", "potential", "energy", "pressure", "max_force",
-                "iterations", "converged", "n_rattlers", "B", "G", "nu"]  # fmt: skip
+    required = [
+        "scenario",
+        "dim",
+        "N",
+        "seed",
+        "potential",
+        "energy",
+        "pressure",
+        "max_force",
+        "iterations",
+        "converged",
+        "n_rattlers",
+        "B",
+        "G",
+        "nu",
+    ]
     assert set(required) <= set(table.columns)
     n_states = sum(scenario_settings(cfg, s)["seeds"]["count"] for s in cfg["scenarios"])
     assert len(table) == n_states

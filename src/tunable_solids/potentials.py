@@ -78,7 +78,11 @@ def pair_parameters(params, species: Array | None, i: Array, j: Array) -> PairPa
         return PairParams(params.rest_length, params.stiffness, zero)
     si, sj = species[i], species[j]
     sigma = 0.5 * (params.diameter[si] + params.diameter[sj])
-    return PairParams(sigma, params.k[si, sj], params.binding[si, sj])
+    # Symmetrised on the fly: the energy never depends on pair order, and gradients w.r.t.
+    # k and B come out symmetric even when a caller perturbs only one triangle.
+    k = 0.5 * (params.k[si, sj] + params.k[sj, si])
+    b = 0.5 * (params.binding[si, sj] + params.binding[sj, si])
+    return PairParams(sigma, k, b)
 
 
 def xplor_switch(r: Array, r_on: Array, r_cut: Array) -> Array:

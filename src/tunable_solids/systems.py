@@ -112,30 +112,36 @@ class Reassignment(NamedTuple):
 def reassign_species(
     rng: np.random.Generator, species: np.ndarray, params: SpeciesParams, n_new: int
 ) -> Reassignment:
-    """Randomly split particles into ``n_new`` species, each made of one size class only.
+    """Randomly split particles into ``n_new`` species, each a subset of one old species.
 
     This changes the parameterisation, not the state: new species inherit the diameter,
-    k and B of their parent, so the energy of every configuration is unchanged. New species
-    are shared among the size classes in proportion to their particle counts (at least one
-    each) and particles of a class are dealt to its new species as evenly as possible.
+    k and B of their parent species, so the energy of every configuration is unchanged, and
+    each new species is made of one size only (the parameterisation of "Fully independent
+    response"). New species are shared among the old ones in proportion to their particle
+    counts (at least one each); an old species' particles are dealt to its new species at
+    random, as evenly as possible.
     """
-    diam = np.asarray(params.diameter)
-    sizes = np.unique(diam[species])
-    counts = np.array([np.sum(diam[species] == s) for s in sizes])
-    if n_new < len(sizes):
-        raise ValueError(f"n_theta species ({n_new}) must be at least the {len(sizes)} sizes")
+    species = np.asarray(species)
+    old = np.unique(species)
+    counts = np.array([np.sum(species == s) for s in old])
+    if n_new < len(old):
+        raise ValueError(f"n_theta species ({n_new}) must be at least the {len(old)} old species")
     share = np.maximum(1, np.round(n_new * counts / counts.sum()).astype(int))
-    share[np.argmax(share)] += n_new - share.sum()
+    while share.sum() != n_new:  # fix rounding on the largest (or a reducible) share
+        if share.sum() < n_new:
+            share[np.argmax(counts - share)] += 1
+        else:
+            share[np.argmax(np.where(share > 1, share, 0))] -= 1
     new_species = np.empty_like(species)
     parent = []
     offset = 0
-    for size, m in zip(sizes, share, strict=True):
-        members = rng.permutation(np.flatnonzero(diam[species] == size))
+    for s, m in zip(old, share, strict=True):
+        members = rng.permutation(np.flatnonzero(species == s))
         if len(members) < m:
             raise ValueError(f"cannot make {m} species out of {len(members)} particles")
         for k, chunk in enumerate(np.array_split(members, m)):
             new_species[chunk] = offset + k
-            parent.append(int(np.bincount(species[chunk]).argmax()))
+            parent.append(int(s))
         offset += m
     parent = np.array(parent)
     new = SpeciesParams(

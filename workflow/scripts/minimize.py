@@ -3,5 +3,11 @@
 from tunable_solids import jobs, pipeline
 
 arrays, dims = jobs.read_with_dims(snakemake.input[0])
-jobs.run_stage(pipeline.minimize_batch, snakemake.params.settings, (arrays, dims),
-               snakemake.output[0], snakemake.log[0], "minimize")  # fmt: skip
+jobs.run_stage(
+    pipeline.minimize_batch,
+    snakemake.params.settings,
+    (arrays, dims),
+    snakemake.output[0],
+    snakemake.log[0],
+    "minimize",
+)

@@ -8,5 +8,9 @@ jobs.configure_logging(snakemake.log[0])
 table = loaders.states_table(list(snakemake.input))
 table.to_csv(snakemake.output[0], index=False)
 logging.getLogger("states_table").info(
-    "%d states (%d converged) from %d stores -> %s", len(table), int(table["converged"].sum()),
-    len(snakemake.input), snakemake.output[0])  # fmt: skip
+    "%d states (%d converged) from %d stores -> %s",
+    len(table),
+    int(table["converged"].sum()),
+    len(snakemake.input),
+    snakemake.output[0],
+)
