@@ -67,8 +67,11 @@ def feature_labels(spec: FeatureSpec, dim: int) -> list[str]:
 
 def feature_group_of(spec: FeatureSpec, dim: int) -> np.ndarray:
     """Group name (``C``/``Sigma``/``omega``) of every entry of ``y``."""
-    sizes = {"C": len(mech.independent_labels(dim)), "Sigma": mech.n_voigt(dim),
-             "omega": spec.n_frequencies}  # fmt: skip
+    sizes = {
+        "C": len(mech.independent_labels(dim)),
+        "Sigma": mech.n_voigt(dim),
+        "omega": spec.n_frequencies,
+    }
     return np.concatenate([[g] * sizes[g] for g in spec.groups])
 
 
@@ -151,8 +154,9 @@ def features(potential, spec: FeatureSpec, params, state: State, cg_tol: float =
     positions must be a minimum of exactly these parameters.
     """
     energy_fn = partial(particle_energy, potential)
-    R = at_minimum(energy_fn, state.positions, (params, state.box, state.species, state.pairs),
-                   cg_tol)  # fmt: skip
+    R = at_minimum(
+        energy_fn, state.positions, (params, state.box, state.species, state.pairs), cg_tol
+    )
     model = mech.Model(potential, state.box, state.species, state.pairs)
     dim = R.shape[1]
     parts = []
@@ -179,9 +183,13 @@ class Jacobian(NamedTuple):
 
 
 def jacobian(
-    potential, spec: FeatureSpec, names: tuple[str, ...], params0, state: State,
+    potential,
+    spec: FeatureSpec,
+    names: tuple[str, ...],
+    params0,
+    state: State,
     cg_tol: float = 1e-12,
-) -> Jacobian:  # fmt: skip
+) -> Jacobian:
     """AD Jacobian through the minimum; forward mode if ``n_theta <= n_y``, else reverse."""
     theta0 = theta_of(params0, names)
     y0 = features(potential, spec, params0, state, cg_tol)
@@ -204,8 +212,9 @@ def directional_derivatives(potential, spec, names, cg_tol, params0, state, dire
     theta0 = theta_of(params0, names)
 
     def f(g):
-        return features(potential, spec, params_of(theta0 + g * direction, params0, names), state,
-                        cg_tol)  # fmt: skip
+        return features(
+            potential, spec, params_of(theta0 + g * direction, params0, names), state, cg_tol
+        )
 
     def first(g):
         return jax.jvp(f, (g,), (jnp.ones_like(g),))[1]
@@ -236,9 +245,13 @@ def contact_set(potential, params, state: State) -> frozenset:
 
 
 def reminimize(
-    potential, spec: FeatureSpec, params, ref: State, options: MinimizeOptions,
+    potential,
+    spec: FeatureSpec,
+    params,
+    ref: State,
+    options: MinimizeOptions,
     cg_tol: float = 1e-12,
-) -> Reminimized:  # fmt: skip
+) -> Reminimized:
     """Minimize at ``params`` starting from the reference minimum, polish, measure ``y``.
 
     The rattlers of the reference state are kept (a structural change shows up in the
@@ -250,8 +263,13 @@ def reminimize(
     m = polish(potential, m, ref.box, params, ref.species)
     state = ref._replace(positions=m.positions, pairs=m.pairs)
     y = np.asarray(features(potential, spec, params, state, cg_tol))
-    return Reminimized(y, bool(m.converged), float(m.max_force), contact_set(potential, params,
-                       state), float(m.energy))  # fmt: skip
+    return Reminimized(
+        y,
+        bool(m.converged),
+        float(m.max_force),
+        contact_set(potential, params, state),
+        float(m.energy),
+    )
 
 
 class FDCheck(NamedTuple):
@@ -269,9 +287,16 @@ class FDCheck(NamedTuple):
 
 
 def jacobian_fd(
-    potential, spec: FeatureSpec, names: tuple[str, ...], params0, ref: State, J: np.ndarray,
-    options: MinimizeOptions, step: float = 1e-4, cg_tol: float = 1e-12,
-) -> FDCheck:  # fmt: skip
+    potential,
+    spec: FeatureSpec,
+    names: tuple[str, ...],
+    params0,
+    ref: State,
+    J: np.ndarray,
+    options: MinimizeOptions,
+    step: float = 1e-4,
+    cg_tol: float = 1e-12,
+) -> FDCheck:
     """Central finite differences of re-minimized features, Richardson-extrapolated.
 
     ``D(h) = (y(theta + h e_j) - y(theta - h e_j)) / 2h`` has error ``O(h^2)``;
@@ -292,8 +317,14 @@ def jacobian_fd(
             for sign in (1.0, -1.0):
                 th = theta0.copy()
                 th[j] += sign * hh
-                r = reminimize(potential, spec, params_of(jnp.asarray(th), params0, names), ref,
-                               options, cg_tol)  # fmt: skip
+                r = reminimize(
+                    potential,
+                    spec,
+                    params_of(jnp.asarray(th), params0, names),
+                    ref,
+                    options,
+                    cg_tol,
+                )
                 rearranged[j] |= (r.contacts != contacts0) or not r.converged
                 ys.append(r.y)
             d[hh] = (ys[0] - ys[1]) / (2 * hh)
@@ -304,8 +335,11 @@ def jacobian_fd(
     for g in spec.groups:
         rows = groups == g
         scale = np.max(np.abs(J[rows][:, ok])) if ok.any() else np.nan
-        errs[g] = float(np.max(np.abs(J[rows][:, ok] - J_fd[rows][:, ok])) / scale) if ok.any() \
-            else float("nan")  # fmt: skip
+        errs[g] = (
+            float(np.max(np.abs(J[rows][:, ok] - J_fd[rows][:, ok])) / scale)
+            if ok.any()
+            else float("nan")
+        )
     return FDCheck(J_fd, errs, rearranged, step)
 
 
@@ -357,20 +391,30 @@ class Sweep(NamedTuple):
 
 
 def linear_regime_sweep(
-    potential, spec: FeatureSpec, names: tuple[str, ...], params0, ref: State,
-    direction: np.ndarray, gammas: np.ndarray, options: MinimizeOptions, cg_tol: float = 1e-12,
-) -> Sweep:  # fmt: skip
+    potential,
+    spec: FeatureSpec,
+    names: tuple[str, ...],
+    params0,
+    ref: State,
+    direction: np.ndarray,
+    gammas: np.ndarray,
+    options: MinimizeOptions,
+    cg_tol: float = 1e-12,
+) -> Sweep:
     """Re-minimize (from the reference state) along ``direction`` for every ``gamma``."""
     direction = jnp.asarray(direction)
     theta0 = theta_of(params0, names)
     y0 = np.asarray(features(potential, spec, params0, ref, cg_tol))
-    d1, d2 = (np.asarray(x) for x in directional_derivatives(potential, spec, names, cg_tol,
-                                                             params0, ref, direction))  # fmt: skip
+    d1, d2 = (
+        np.asarray(x)
+        for x in directional_derivatives(potential, spec, names, cg_tol, params0, ref, direction)
+    )
     contacts0 = contact_set(potential, params0, ref)
     out = {k: [] for k in ("dy", "dev", "re", "conv")}
     for g in gammas:
-        r = reminimize(potential, spec, params_of(theta0 + g * direction, params0, names), ref,
-                       options, cg_tol)  # fmt: skip
+        r = reminimize(
+            potential, spec, params_of(theta0 + g * direction, params0, names), ref, options, cg_tol
+        )
         dy = r.y - y0
         out["dy"].append(np.linalg.norm(dy))
         out["dev"].append(np.linalg.norm(dy - g * d1))
@@ -385,8 +429,18 @@ def linear_regime_sweep(
     gamma_r = float(gammas[re.argmax()]) if re.any() else float("nan")
     bad = dev > 0.1 * lin
     gamma_star = float(gammas[bad.argmax()]) if bad.any() else float("nan")
-    return Sweep(gammas, np.asarray(out["dy"]), lin, dev, quad, re, np.asarray(out["conv"]),
-                 float(gamma_tilde), gamma_r, gamma_star)  # fmt: skip
+    return Sweep(
+        gammas,
+        np.asarray(out["dy"]),
+        lin,
+        dev,
+        quad,
+        re,
+        np.asarray(out["conv"]),
+        float(gamma_tilde),
+        gamma_r,
+        gamma_star,
+    )
 
 
 class InverseStep(NamedTuple):
@@ -400,16 +454,30 @@ class InverseStep(NamedTuple):
 
 
 def one_step_design(
-    potential, spec: FeatureSpec, names: tuple[str, ...], params0, ref: State, J: np.ndarray,
-    dy_target: np.ndarray, options: MinimizeOptions, cg_tol: float = 1e-12,
-) -> InverseStep:  # fmt: skip
+    potential,
+    spec: FeatureSpec,
+    names: tuple[str, ...],
+    params0,
+    ref: State,
+    J: np.ndarray,
+    dy_target: np.ndarray,
+    options: MinimizeOptions,
+    cg_tol: float = 1e-12,
+) -> InverseStep:
     """Request a feature change ``dy_target``; apply ``pinv(J) dy_target``; re-minimize."""
     dtheta = np.linalg.pinv(J) @ dy_target
     theta0 = theta_of(params0, names)
     y0 = np.asarray(features(potential, spec, params0, ref, cg_tol))
-    r = reminimize(potential, spec, params_of(theta0 + jnp.asarray(dtheta), params0, names), ref,
-                   options, cg_tol)  # fmt: skip
+    r = reminimize(
+        potential,
+        spec,
+        params_of(theta0 + jnp.asarray(dtheta), params0, names),
+        ref,
+        options,
+        cg_tol,
+    )
     achieved = r.y - y0
     err = float(np.linalg.norm(achieved - dy_target) / np.linalg.norm(dy_target))
-    return InverseStep(dtheta, dy_target, achieved, err,
-                       r.contacts != contact_set(potential, params0, ref))  # fmt: skip
+    return InverseStep(
+        dtheta, dy_target, achieved, err, r.contacts != contact_set(potential, params0, ref)
+    )
