@@ -351,13 +351,13 @@ def response_stage_settings(out: dict, stage: str) -> dict[str, Any]:
 
 def response_errors(config: dict) -> list[str]:
     """Rules of the ``response`` blocks that the schema cannot express."""
-    from .pipeline_response import n_theta_of, species_for_n_theta
-
     errors = []
     scenarios = config.get("scenarios", {})
     for name, sc in scenarios.items():
         if "response" not in sc:
             continue
+        from .pipeline_response import n_theta_of, species_for_n_theta
+
         key = f"scenarios.{name}.response"
         r, potential = sc["response"], sc["potential"]
         network = potential == "spring_network"
