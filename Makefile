@@ -5,12 +5,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= 2
 
-.PHONY: run test test-fast lint bench dry-run clean-results help
+.PHONY: run test test-fast test-cluster lint bench dry-run clean-results help
 
 help:
 	@echo "make run        install (if needed) and run the workflow on config/config.yaml"
 	@echo "make test       install with dev extras (if needed) and run the whole test suite"
 	@echo "make test-fast  tests without the slow smoke run"
+	@echo "make test-cluster  (root) start a one-node SLURM with a fake GPU, run the workflow through it"
 	@echo "make lint       ruff + snakemake --lint"
 	@echo "make bench      run every benchmark in benchmarks/"
 
@@ -27,6 +28,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
+$(VENV)/.installed-cluster: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev,cluster]"
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
 run: $(VENV)/.installed
 	$(BIN)/snakemake --profile workflow/profiles/local --cores $(CORES)
 
@@ -35,6 +40,12 @@ test: $(VENV)/.installed-dev
 
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"
+
+# Needs root: installs slurm-wlm + munge with apt-get if missing and starts a one-node SLURM
+# on loopback with a fake GPU (tests/cluster/NOTES.md). Stop it: bash tests/cluster/stop_slurm.sh
+test-cluster: $(VENV)/.installed-cluster
+	bash tests/cluster/start_slurm.sh
+	TS_CLUSTER_TEST=1 $(BIN)/python -m pytest -m cluster -rA tests/cluster
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests workflow/scripts benchmarks

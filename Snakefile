@@ -46,6 +46,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/packings.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/training.smk"
+include: "workflow/rules/response.smk"
 
 
 rule all:
@@ -54,3 +55,5 @@ rule all:
         [f"{RESULTS}/tables/states.csv"] if SETTINGS else [],
         expand(f"{RESULTS}/figures/overview.{{ext}}", ext=["png", "pdf"]) if SETTINGS else [],
         [f"{RESULTS}/tables/training_runs.csv"] if TRAINING_RUNS else [],
+        TRAINING_TARGETS,
+        RESPONSE_TARGETS,

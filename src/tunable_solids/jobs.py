@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from . import store
+from .store import REPO_ROOT
+
+
+def enable_compilation_cache(path: str | os.PathLike | None = None) -> None:
+    """Persist XLA compilations across jobs (``$JAX_COMPILATION_CACHE_DIR`` or
+    ``.cache/jax`` in the project): the many short jobs of a study compile the same
+    functions for the same shapes, which otherwise dominates their run time."""
+    import jax
+
+    path = path or os.environ.get("JAX_COMPILATION_CACHE_DIR") or REPO_ROOT / ".cache" / "jax"
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def configure_logging(log_path: str | None) -> None:
@@ -24,6 +37,7 @@ def configure_logging(log_path: str | None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("jax").setLevel(logging.WARNING)  # backend probing noise (TPU, CUDA)
+    enable_compilation_cache()
 
 
 def run_stage(

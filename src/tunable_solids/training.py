@@ -379,3 +379,122 @@ def validate(
     spec = TrainSpec("ensemble", tuple((q, 0.0) for q in props), names, cg_tol=cg_tol)
     _, values, _, ok = evaluate(spec, system, theta, starts, gradient=False)
     return np.where(ok[:, None], values, np.nan), ok
+
+
+# --------------------------------------------------------------------------- batched path
+# Same-shape configurations (one box, species and theta) minimized and differentiated in one
+# vectorized pass. Selectable alternative to the sequential path above (which stays the
+# default: on a 2-core CPU the batched path is not faster, see benchmarks/README.md; on a
+# GPU it amortizes kernel launches over the batch). Results equal the sequential ones up to
+# floating-point round-off of the vectorized arithmetic.
+
+
+@partial(jax.jit, static_argnames=("potential", "props", "names", "cg_tol"))
+def property_jacobian_batch(
+    potential, props, names, cg_tol, theta, params0, R_star, box, species, pairs
+):
+    """:func:`property_jacobian` for a batch of minima ``R_star`` ``(B, N, d)`` with their
+    pair lists (leaves ``(B, P)``): values ``(B, n_q)`` and Jacobians ``(B, n_q, n_theta)``."""
+
+    def one(R, p):
+        def f(th):
+            params = params_of(th, params0, names)
+            Rm = at_minimum(
+                partial(particle_energy, potential), R, (params, box, species, p), cg_tol
+            )
+            return properties(potential, props, cg_tol, params, Rm, box, species, p)
+
+        return f(theta), jax.jacrev(f)(theta)
+
+    return jax.vmap(one)(R_star, pairs)
+
+
+@partial(jax.jit, static_argnames=("potential", "props", "cg_tol"))
+def property_values_batch(potential, props, cg_tol, params, R_star, box, species, pairs):
+    """:func:`property_values` for a batch of minima (``(B, n_q)``)."""
+    return jax.vmap(lambda R, p: properties(potential, props, cg_tol, params, R, box, species, p))(
+        R_star, pairs
+    )
+
+
+def evaluate_batch(
+    spec: TrainSpec, system: System, theta: np.ndarray, starts: np.ndarray, gradient: bool = True
+):
+    """:func:`evaluate` with one batched minimization (:func:`minimize.minimize_batch`) and
+    one batched property/Jacobian pass; same return values (``minima`` as a list)."""
+    from .minimize import Minimum, minimize_batch
+
+    params = params_of(jnp.asarray(theta), system.params0, spec.names)
+    species = jnp.asarray(system.species)
+    box = jnp.asarray(system.box)
+    mb = minimize_batch(system.potential, jnp.asarray(starts), box, params, species, system.options)
+    if gradient:
+        v, J = property_jacobian_batch(
+            system.potential,
+            spec.props,
+            spec.names,
+            spec.cg_tol,
+            jnp.asarray(theta),
+            system.params0,
+            mb.positions,
+            box,
+            species,
+            mb.pairs,
+        )
+        jacs = np.asarray(J)
+    else:
+        v = property_values_batch(
+            system.potential, spec.props, spec.cg_tol, params, mb.positions, box, species, mb.pairs
+        )
+        jacs = None
+    values = np.asarray(v)
+    minima = [Minimum(*(jax.tree.map(lambda x, b=b: x[b], tuple(mb)))) for b in range(len(starts))]
+    ok = np.asarray(mb.converged) & np.all(np.isfinite(values), axis=1)
+    return minima, values, jacs, ok
+
+
+def train_step_batched(
+    spec: TrainSpec, system: System, state: TrainState, run_seed: int
+) -> tuple[TrainState, StepRecord]:
+    """:func:`train_step` with :func:`evaluate_batch` in place of :func:`evaluate` (same
+    update, same record; results equal up to round-off)."""
+    if spec.mode == "ensemble":
+        starts = fresh_positions(system, run_seed, state.step, spec.batch)
+    else:
+        starts = state.positions
+    minima, values, jacs, ok = evaluate_batch(spec, system, state.theta, starts)
+    n_excluded = int((~ok).sum())
+    if not ok.any():
+        raise RuntimeError(f"step {state.step}: no configuration converged; cannot continue")
+    if spec.mode != "ensemble" and n_excluded:
+        raise RuntimeError(f"step {state.step}: a tracked configuration did not converge")
+    loss, grad = loss_and_grad(spec, values, jacs, ok)
+    rearranged = False
+    if spec.mode != "ensemble":
+        params = params_of(jnp.asarray(state.theta), system.params0, spec.names)
+        rearranged = _rearranged(system, params, starts, minima)
+    lr = spec.lr.next(state.lr, state.step, loss, state.prev_loss) if state.step else state.lr
+    opt = optimizer(spec)
+    opt_state = state.opt_state._replace(
+        hyperparams={**state.opt_state.hyperparams, "learning_rate": jnp.asarray(lr)}
+    )
+    updates, opt_state = opt.update(jnp.asarray(grad), opt_state, jnp.asarray(state.theta))
+    theta = np.asarray(optax.apply_updates(jnp.asarray(state.theta), updates))
+    positions = (
+        np.stack([np.asarray(m.positions) for m in minima])
+        if spec.mode != "ensemble"
+        else state.positions
+    )
+    vals = np.where(ok[:, None], values, np.nan)
+    record = StepRecord(
+        loss,
+        vals,
+        state.theta,
+        float(np.linalg.norm(grad)),
+        lr,
+        max(float(m.max_force) for m in minima),
+        sum(int(m.iterations) for m in minima),
+        n_excluded,
+        rearranged,
+    )
+    return TrainState(state.step + 1, theta, opt_state, lr, loss, positions), record

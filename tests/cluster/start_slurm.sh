@@ -18,13 +18,16 @@
 # Environment knobs (all optional):
 #   TS_SLURM_CPUS        CPUs of the node             (default: nproc)
 #   TS_SLURM_MEM_MARGIN  MB kept back from MemAvailable (default: 2048)
+#   TS_SLURM_REALMEM     RealMemory of the node in MB (default: MemAvailable - margin,
+#                        or the value of the previous start while it still fits)
 #   TS_SLURM_GPUS        number of fake GPUs           (default: 1; 0 = no gres)
 #   TS_SLURM_PARTITION   partition name                (default: debug)
 #   TS_SLURM_MINJOBAGE   seconds finished jobs stay visible to squeue/scontrol
-#                        (default: 600; must be >= 3x --slurm-init-seconds-before-status-checks)
+#                        (default: 3600; must be >= 3x --slurm-init-seconds-before-status-checks)
 #   TS_SLURM_WAIT        seconds to wait for the node to become idle (default: 60)
 #   TS_SLURM_FORCE=1     overwrite a foreign /etc/slurm/slurm.conf
 set -euo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" # the daemons live in sbin
 
 MARK="# managed-by: tunable_solids tests/cluster/start_slurm.sh"
 CONF_DIR=/etc/slurm
@@ -41,7 +44,7 @@ CPUS=${TS_SLURM_CPUS:-$(nproc)}
 MARGIN=${TS_SLURM_MEM_MARGIN:-2048}
 GPUS=${TS_SLURM_GPUS:-1}
 PARTITION=${TS_SLURM_PARTITION:-debug}
-MINJOBAGE=${TS_SLURM_MINJOBAGE:-600}
+MINJOBAGE=${TS_SLURM_MINJOBAGE:-3600}
 WAIT=${TS_SLURM_WAIT:-60}
 
 say() { printf '[start_slurm] %s\n' "$*"; }
@@ -105,7 +108,21 @@ say "$(slurmctld -V)"
 # Memory: what slurmd would see as available, minus a margin for the OS and the
 # Snakemake controller. slurmd drains a node whose RealMemory exceeds the real one.
 avail_mb=$(awk '/^MemAvailable:/ {print int($2/1024)}' /proc/meminfo)
-REALMEM=$((avail_mb - MARGIN))
+total_mb=$(awk '/^MemTotal:/ {print int($2/1024)}' /proc/meminfo)
+REALMEM=$(((avail_mb - MARGIN) / 512 * 512))
+# MemAvailable moves all the time (other test suites, page cache): keep the value of a
+# previous start while it is below the machine's total minus the margin, so that a
+# second start is a no-op instead of a daemon restart (running jobs would survive one,
+# but there is no need).
+if [ -f "$CONF_DIR/slurm.conf" ] && grep -qF "$MARK" "$CONF_DIR/slurm.conf"; then
+    prev=$(sed -n 's/.*RealMemory=\([0-9][0-9]*\).*/\1/p' "$CONF_DIR/slurm.conf" | head -n1)
+    if [ -n "$prev" ] && [ "$prev" -ge 512 ] && [ "$prev" -le $((total_mb - MARGIN)) ]; then
+        REALMEM=$prev
+    fi
+fi
+if [ -n "${TS_SLURM_REALMEM:-}" ]; then
+    REALMEM=$TS_SLURM_REALMEM
+fi
 [ "$REALMEM" -ge 512 ] || die "only ${avail_mb} MB available, need at least $((MARGIN + 512)) MB"
 
 mkdir -p "$CONF_DIR" "$LOG_DIR" "$CTLD_SPOOL" "$SLURMD_SPOOL" "$RUN_DIR"
@@ -151,6 +168,9 @@ JobAcctGatherType=jobacct_gather/none
 # no slurmdbd: sacct does not work, the workflow must use --slurm-status-command squeue
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
+# (AccountingStorageTRES=gres/gpu would need slurmdbd; the GPU request of a job shows
+#  up in "scontrol show job" as TresPerJob=gres:gpu:N / TresPerNode=... anyway)
+MailProg=/bin/true
 # keep finished jobs visible to squeue/scontrol for this long (seconds)
 MinJobAge=$MINJOBAGE
 ReturnToService=2
@@ -258,6 +278,7 @@ fi
 for _ in $(seq 1 40); do
     scontrol ping 2>/dev/null | grep -q 'is UP' && break
     sleep 0.5
+    pid_alive "$CTLD_PID" slurmctld || break # died (e.g. fatal config error)
 done
 scontrol ping 2>/dev/null | grep -q 'is UP' || {
     show_log "$LOG_DIR/slurmctld.log"
@@ -281,7 +302,7 @@ for i in $(seq 1 $((WAIT * 2))); do
     state=$(sinfo -h -N -n "$NODE" -o '%T' 2>/dev/null | head -n1)
     case "$state" in
         idle | mixed | allocated | completing) break ;;
-        down* | drain* | drained* | fail*)
+        down* | drain* | fail*)
             # e.g. after an unclean stop; the node is healthy if slurmd runs.
             if [ $((i % 4)) -eq 0 ]; then
                 scontrol update NodeName="$NODE" State=RESUME 2>/dev/null || true
@@ -301,5 +322,5 @@ case "$state" in
         ;;
 esac
 
-say "node $NODE is $state: CPUs=$CPUS RealMemory=${REALMEM}MB gres:${gres_node:- none} partition=$PARTITION MinJobAge=${MINJOBAGE}s"
+say "node $NODE is $state: CPUs=$CPUS RealMemory=${REALMEM}MB gpus=$GPUS partition=$PARTITION MinJobAge=${MINJOBAGE}s"
 sinfo -o '%P %a %D %T %c %m %G %N'

@@ -1,10 +1,49 @@
-# Design by training: one job per training run (checkpointed, resumable), one per validation.
-# Run ids are <group>/<label>, see tunable_solids.config.training_runs.
+# Design by training ("Designing athermal disordered solids with automatic differentiation").
+# Run ids are <group>/<label>, see tunable_solids.config.training_runs. Per run, under
+# results/training/<group>/<label>/:
+#   run.zarr                  train (checkpointed, resumable)
+#   validation.zarr           validate_training: fresh configurations at the trained parameters
+#   validation_<name>.zarr    validate_training_extra: the group's `extra_validations`
+#                             (larger N, polydispersity / heterogeneity: robustness)
+#   gradient_check.zarr       gradient_check: Fig. 1c (groups with analysis.gradient_check)
+#   bonds.zarr                bond_analysis: K_ij, G_ij, Fig. 1f (groups with analysis.bonds)
+# then the tables results/tables/training_{runs,validations,success,parameters}.csv and the
+# figures results/figures/training_*.{png,pdf} (tunable_solids.config.training_figure_inputs:
+# which figures the config has data for, and the stores each reads). Figures read tables and
+# stores only; the analysis stores are built because a figure needs them.
+
+from tunable_solids.config import training_figure_inputs
+
+TRAINING_DIR = f"{RESULTS}/training"
+TRAINING_EXTRA = [
+    f"{TRAINING_DIR}/{rid}/validation_{name}.zarr"
+    for rid, r in TRAINING_RUNS.items()
+    for name in r["extra_validations"]
+]
+TRAINING_FIGURE_CONFIG = config.get("training", {}).get("figures", {})
+TRAINING_TABLES = {
+    "runs": f"{RESULTS}/tables/training_runs.csv",
+    "validations": f"{RESULTS}/tables/training_validations.csv",
+    "success": f"{RESULTS}/tables/training_success.csv",
+    "parameters": f"{RESULTS}/tables/training_parameters.csv",
+}
+# figure -> (stores it reads beyond the tables, whether the config has data for it)
+TRAINING_FIGURE_INPUTS = {
+    fig: ([f"{TRAINING_DIR}/{s}.zarr" for s in stores], wanted)
+    for fig, (stores, wanted) in training_figure_inputs(TRAINING_RUNS).items()
+}
+TRAINING_FIGURES = [name for name, (_, wanted) in TRAINING_FIGURE_INPUTS.items() if wanted]
+TRAINING_TARGETS = (
+    [*TRAINING_TABLES.values()]
+    + expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=TRAINING_FIGURES, ext=["png", "pdf"])
+    if TRAINING_RUNS
+    else []
+)
 
 
 rule train:
     output:
-        directory(f"{RESULTS}/training/{{group}}/{{label}}/run.zarr"),
+        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/train.log",
     params:
@@ -19,13 +58,13 @@ rule train:
 
 rule validate_training:
     input:
-        f"{RESULTS}/training/{{group}}/{{label}}/run.zarr",
+        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
     output:
-        directory(f"{RESULTS}/training/{{group}}/{{label}}/validation.zarr"),
+        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/validation.zarr"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/validate.log",
     params:
-        run=lambda wc: run_of(wc),
+        run=lambda wc: run_stage_settings(run_of(wc), "validate"),
     resources:
         gpu=GPUS,
     conda:
@@ -34,15 +73,104 @@ rule validate_training:
         "../scripts/validate_training.py"
 
 
+rule validate_training_extra:
+    input:
+        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+    output:
+        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/validation_{{name}}.zarr"),
+    log:
+        f"{RESULTS}/logs/training/{{group}}/{{label}}/validate_{{name}}.log",
+    params:
+        run=lambda wc: run_stage_settings(run_of(wc), "validate", wc.name),
+    wildcard_constraints:
+        name=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    resources:
+        gpu=GPUS,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/validate_training.py"
+
+
+rule gradient_check:
+    input:
+        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+    output:
+        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/gradient_check.zarr"),
+    log:
+        f"{RESULTS}/logs/training/{{group}}/{{label}}/gradient_check.log",
+    params:
+        run=lambda wc: run_stage_settings(run_of(wc), "gradient_check"),
+    resources:
+        gpu=GPUS,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/gradient_check.py"
+
+
+rule bond_analysis:
+    input:
+        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+    output:
+        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/bonds.zarr"),
+    log:
+        f"{RESULTS}/logs/training/{{group}}/{{label}}/bonds.log",
+    params:
+        run=lambda wc: run_stage_settings(run_of(wc), "bonds"),
+    resources:
+        gpu=GPUS,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/bond_analysis.py"
+
+
 rule training_table:
     input:
-        runs=[f"{RESULTS}/training/{rid}/run.zarr" for rid in TRAINING_RUNS],
-        validations=[f"{RESULTS}/training/{rid}/validation.zarr" for rid in TRAINING_RUNS],
+        runs=[f"{TRAINING_DIR}/{rid}/run.zarr" for rid in TRAINING_RUNS],
+        validations=[f"{TRAINING_DIR}/{rid}/validation.zarr" for rid in TRAINING_RUNS],
     output:
-        f"{RESULTS}/tables/training_runs.csv",
+        TRAINING_TABLES["runs"],
     log:
         f"{RESULTS}/logs/training_table.log",
     conda:
         CONDA_ENV
     script:
         "../scripts/training_table.py"
+
+
+rule training_analysis_tables:
+    input:
+        runs_table=TRAINING_TABLES["runs"],
+        runs=[f"{TRAINING_DIR}/{rid}/run.zarr" for rid in TRAINING_RUNS],
+        validations=[f"{TRAINING_DIR}/{rid}/validation.zarr" for rid in TRAINING_RUNS]
+        + TRAINING_EXTRA,
+    output:
+        validations=TRAINING_TABLES["validations"],
+        success=TRAINING_TABLES["success"],
+        parameters=TRAINING_TABLES["parameters"],
+    log:
+        f"{RESULTS}/logs/training_analysis_tables.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/training_analysis_tables.py"
+
+
+rule training_figures:
+    input:
+        **TRAINING_TABLES,
+        stores=sorted({p for fig in TRAINING_FIGURES for p in TRAINING_FIGURE_INPUTS[fig][0]}),
+    output:
+        expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=TRAINING_FIGURES, ext=["png", "pdf"]),
+    log:
+        f"{RESULTS}/logs/training_figures.log",
+    params:
+        inputs={fig: TRAINING_FIGURE_INPUTS[fig][0] for fig in TRAINING_FIGURES},
+        dpi=TRAINING_FIGURE_CONFIG.get("dpi", 150),
+        max_traces=TRAINING_FIGURE_CONFIG.get("max_traces", 40),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/training_figures.py"

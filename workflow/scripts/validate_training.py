@@ -1,4 +1,5 @@
-"""Snakemake adapter: validate a training run's parameters on fresh configurations."""
+"""Snakemake adapter: validate a training run's parameters on fresh configurations (the plain
+validation, or one of the group's extra validations: the params carry the settings)."""
 
 from tunable_solids import jobs, pipeline_training
 
@@ -9,5 +10,5 @@ jobs.run_stage(
     (arrays, dims),
     snakemake.output[0],
     snakemake.log[0],
-    "validate_training",
+    snakemake.rule,
 )

@@ -1,0 +1,13 @@
+"""Snakemake adapter: AD Jacobians, SVDs and ranks of one scenario batch."""
+
+from tunable_solids import jobs, pipeline_response
+
+arrays, dims = jobs.read_with_dims(snakemake.input[0])
+jobs.run_stage(
+    pipeline_response.jacobian_batch,
+    snakemake.params.settings,
+    (arrays, dims),
+    snakemake.output[0],
+    snakemake.log[0],
+    "jacobian",
+)
