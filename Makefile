@@ -52,7 +52,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/snakemake --lint --cores 1
 
 bench: $(VENV)/.installed-dev
-	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in benchmarks/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 dry-run: $(VENV)/.installed
 	@for c in config/config.yaml config/smoke.yaml config/paper/*.yaml; do \
