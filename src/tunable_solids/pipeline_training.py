@@ -123,7 +123,7 @@ def _load_checkpoint(path: Path, template: T.TrainState):
 def checkpoint_path(output: str | Path) -> Path:
     """Where a run's checkpoint lives: beside the final store, invisible to Snakemake."""
     output = Path(output)
-    return output.with_name(f".{output.name}.checkpoint")
+    return store.recover(output.with_name(f".{output.name}.checkpoint"))
 
 
 # --------------------------------------------------------------------------- run

@@ -4,7 +4,9 @@ A store is a directory ``<name>.zarr`` holding one zarr group. Every array has
 ``dimension_names``; the group attributes hold ``provenance`` (see :func:`provenance`)
 and any stage-specific summary. :func:`write_store` builds the store under a temporary
 sibling path and renames it into place, so an interrupted job never leaves a store that
-looks complete.
+looks complete. Overwriting an existing store (training checkpoints) first moves the old
+copy aside with one rename; :func:`recover` restores it if the process died between the
+two renames, so a SIGKILL at any moment leaves either the old or the new store, whole.
 """
 
 from __future__ import annotations
@@ -100,12 +102,37 @@ def write_store(
             )
             arr[...] = value
         group.attrs.update(_jsonable(dict(attrs)))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        _swap_into_place(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _previous(path: Path) -> Path:
+    return path.with_name(f".{path.name}.previous")
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    # Invariant: whenever ``path`` is missing, ``_previous(path)`` is complete. A partial
+    # ``previous`` (killed while deleting it) only ever coexists with a whole ``path``.
+    old = _previous(path)
+    recover(path)
+    if path.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(path: str | os.PathLike) -> Path:
+    """Restore the previous copy of a store that was being overwritten when the process
+    died (see :func:`write_store`); a no-op otherwise. Returns ``path``."""
+    path = Path(path)
+    old = _previous(path)
+    if not path.exists() and old.exists():
+        os.replace(old, path)
     return path
 
 
