@@ -5,8 +5,8 @@ minimum (implicit differentiation), the ensemble loss and one RMSProp update.
 Sides, interleaved on the same configurations (seeded by run seed and step):
 
 - ``sequential`` (the project's default ``training.train_step``): configurations one by one;
-- ``batched`` (``training.train_step_batched``): one vectorized minimization of the 8 and one
-  vectorized property/gradient pass (``minimize.minimize_batch``,
+- ``batched`` (``training.train_step`` with ``TrainSpec.vectorize``): one vectorized
+  minimization of the 8 and one vectorized property/gradient pass (``minimize.minimize_batch``,
   ``training.property_jacobian_batch``);
 - ``baseline``: the sum, over the 8 configurations, of the baselines of benchmarks/minimize.py
   (jax-md FIRE, dt_start 1e-3, dt_max 0.1) and benchmarks/gradient.py (jaxopt custom_root +
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,6 +41,7 @@ def main():
     tsys = T.System(system.potential, system.box, np.asarray(system.species), system.params,
                     MinimizeOptions())  # fmt: skip
     spec = T.TrainSpec("ensemble", (("nu", 0.35),), ("D", "B"), batch=BATCH)
+    vectorized = replace(spec, vectorize=True)
     state0 = T.init_state(spec, tsys, np.zeros((0, system.n, 2)))
     base_min = JaxMD(system)
     base_grad = JaxoptJaxMDGradient(system, spec.names)
@@ -51,7 +53,7 @@ def main():
         return T.train_step(spec, tsys, state0, seed(k))
 
     def batched(k):
-        return T.train_step_batched(spec, tsys, state0, seed(k))
+        return T.train_step(vectorized, tsys, state0, seed(k))
 
     def baseline(k):
         starts = T.fresh_positions(tsys, seed(k), state0.step, spec.batch)

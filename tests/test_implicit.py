@@ -10,8 +10,6 @@ non-zero Hessian eigenvalue ~0.25 of max ~29: well conditioned).
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +25,7 @@ H_FD = 1e-4  # parameter step (diameters ~1, binding 0.01); see the error budget
 def moduli_fn(state):
     """``(params, R_star, pairs) -> (B, G, nu)`` differentiable through the minimum."""
     pot, box, species = state.potential, jnp.asarray(state.box), state.species
-    energy_fn = partial(implicit.particle_energy, pot)
+    energy_fn = implicit.ParticleEnergy(pot)
 
     def f(params, R_star, pairs):
         R = implicit.at_minimum(energy_fn, R_star, (params, box, species, pairs))
@@ -91,7 +89,7 @@ def fd_moduli(s, jf, direction, h):
 def _window(s, direction, fd_tools):
     """Largest parameter step before a pair distance meets a kink of the potential
     (sigma, r_on, r_cut all move with sigma), along the implicit tangent dR*."""
-    energy_fn = partial(implicit.particle_energy, s.potential)
+    energy_fn = implicit.ParticleEnergy(s.potential)
     args = (jnp.asarray(s.box), s.species, s.minimum.pairs)
     _, dR = jax.jvp(lambda p: implicit.at_minimum(energy_fn, s.R, (p,) + args),
                     (s.params,), (direction,))  # fmt: skip
@@ -151,7 +149,7 @@ def test_minimum_positions_derivative(xplor2d):
     Richardson removes the O(h^2) part; 1e-6 relative to max|dR|."""
     s = xplor2d
     t = DIRECTIONS["diameter_large"]
-    energy_fn = partial(implicit.particle_energy, s.potential)
+    energy_fn = implicit.ParticleEnergy(s.potential)
     args = (jnp.asarray(s.box), s.species, s.minimum.pairs)
     R_out, dR = jax.jvp(lambda p: implicit.at_minimum(energy_fn, s.R, (p,) + args),
                         (s.params,), (t,))  # fmt: skip
@@ -185,7 +183,7 @@ def test_energy_derivative_is_explicit(xplor2d):
     re-minimized energies (to FD_RTOL, same error budget as for the moduli)."""
     s = xplor2d
     t = DIRECTIONS["binding_sl"]
-    energy_fn = partial(implicit.particle_energy, s.potential)
+    energy_fn = implicit.ParticleEnergy(s.potential)
     args = (jnp.asarray(s.box), s.species, s.minimum.pairs)
 
     def E_star(p):

@@ -394,7 +394,7 @@ def _reduced_spectrum(state, n_modes):
     (the d lowest) dropped."""
     keep = ~np.repeat(state.rattlers, state.dim)
     w = np.linalg.eigvalsh(state.hessian[np.ix_(keep, keep)])
-    return w[:state.dim], w[state.dim:state.dim + n_modes]
+    return w[: state.dim], w[state.dim : state.dim + n_modes]
 
 
 def _spectrum_tolerance(state):

@@ -11,6 +11,8 @@ speed is measured by benchmarks/, never asserted here).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -115,7 +117,7 @@ def test_pair_kernels_match_autodiff(kind):
     )
     v = jnp.asarray(np.random.default_rng(1).normal(size=R.shape))
     Hv_ref = hessian_vp(lambda x: en.energy(pot, x, box, params, species, pairs), R)(v)
-    Hv = mz.pair_hessian_vp(pot, R, box, pairs, pp)(v)
+    Hv = en.pair_hessian_vp(pot, R, box, pairs, pp)(v)
     s = float(jnp.max(jnp.abs(Hv_ref)))
     np.testing.assert_allclose(np.asarray(Hv), np.asarray(Hv_ref), rtol=0, atol=1e-12 * s)
 
@@ -203,11 +205,11 @@ def test_evaluate_batch_equals_sequential():
     np.testing.assert_allclose(J_bat, J_seq, rtol=1e-7, atol=1e-9 * np.max(np.abs(J_seq)))
 
 
-def test_train_step_batched_equals_sequential():
+def test_vectorized_train_step_equals_sequential():
     spec, system = _train_setup(batch=2)
     state = T.init_state(spec, system, np.zeros((0, 64, 2)))
     s_seq, r_seq = T.train_step(spec, system, state, run_seed=1)
-    s_bat, r_bat = T.train_step_batched(spec, system, state, run_seed=1)
+    s_bat, r_bat = T.train_step(replace(spec, vectorize=True), system, state, run_seed=1)
     assert r_bat.n_excluded == r_seq.n_excluded
     assert r_bat.loss == pytest.approx(r_seq.loss, rel=1e-8)
     np.testing.assert_allclose(s_bat.theta, s_seq.theta, rtol=1e-9)

@@ -51,6 +51,7 @@ def train_spec(run: dict) -> T.TrainSpec:
         max_steps=run["max_steps"],
         loss_threshold=run["loss_threshold"],
         batch=run["batch"],
+        vectorize=run["vectorize"],
         lr=T.LearningRate(**lr),
     )
 

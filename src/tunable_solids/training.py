@@ -33,7 +33,7 @@ import optax
 
 from . import mechanics as mech
 from . import systems
-from .implicit import at_minimum, particle_energy
+from .implicit import ParticleEnergy, at_minimum
 from .minimize import MinimizeOptions, minimize
 from .potentials import SpeciesParams, xplor_switch
 from .response import contact_set, params_of, theta_of
@@ -99,9 +99,7 @@ def property_jacobian(potential, props, names, cg_tol, theta, params0, R_star, b
 
     def f(th):
         params = params_of(th, params0, names)
-        R = at_minimum(
-            partial(particle_energy, potential), R_star, (params, box, species, pairs), cg_tol
-        )
+        R = at_minimum(ParticleEnergy(potential), R_star, (params, box, species, pairs), cg_tol)
         return properties(potential, props, cg_tol, params, R, box, species, pairs)
 
     return f(theta), jax.jacrev(f)(theta)
@@ -145,6 +143,7 @@ class TrainSpec:
     max_steps: int = 10_000
     loss_threshold: float = 1e-6  # success for individual / multi runs
     batch: int = 8  # configurations per ensemble step
+    vectorize: bool = False  # one vmapped minimization per step (pays on GPUs, not on CPU)
     rmsprop_decay: float = 0.9
     lr: LearningRate = field(default_factory=LearningRate)
     cg_tol: float = 1e-12
@@ -240,7 +239,11 @@ def evaluate(
     """Minimize each configuration from ``starts`` at ``theta``; properties and Jacobians.
 
     Returns ``(minima, values (m, n_q), jacobians (m, n_q, n_theta) or None, converged (m,))``.
+    With ``spec.vectorize`` the work is done by :func:`evaluate_batch` (same results up to
+    round-off).
     """
+    if spec.vectorize:
+        return evaluate_batch(spec, system, theta, starts, gradient)
     params = params_of(jnp.asarray(theta), system.params0, spec.names)
     species = jnp.asarray(system.species)
     box = jnp.asarray(system.box)
@@ -399,9 +402,7 @@ def property_jacobian_batch(
     def one(R, p):
         def f(th):
             params = params_of(th, params0, names)
-            Rm = at_minimum(
-                partial(particle_energy, potential), R, (params, box, species, p), cg_tol
-            )
+            Rm = at_minimum(ParticleEnergy(potential), R, (params, box, species, p), cg_tol)
             return properties(potential, props, cg_tol, params, Rm, box, species, p)
 
         return f(theta), jax.jacrev(f)(theta)
@@ -451,50 +452,3 @@ def evaluate_batch(
     minima = [Minimum(*(jax.tree.map(lambda x, b=b: x[b], tuple(mb)))) for b in range(len(starts))]
     ok = np.asarray(mb.converged) & np.all(np.isfinite(values), axis=1)
     return minima, values, jacs, ok
-
-
-def train_step_batched(
-    spec: TrainSpec, system: System, state: TrainState, run_seed: int
-) -> tuple[TrainState, StepRecord]:
-    """:func:`train_step` with :func:`evaluate_batch` in place of :func:`evaluate` (same
-    update, same record; results equal up to round-off)."""
-    if spec.mode == "ensemble":
-        starts = fresh_positions(system, run_seed, state.step, spec.batch)
-    else:
-        starts = state.positions
-    minima, values, jacs, ok = evaluate_batch(spec, system, state.theta, starts)
-    n_excluded = int((~ok).sum())
-    if not ok.any():
-        raise RuntimeError(f"step {state.step}: no configuration converged; cannot continue")
-    if spec.mode != "ensemble" and n_excluded:
-        raise RuntimeError(f"step {state.step}: a tracked configuration did not converge")
-    loss, grad = loss_and_grad(spec, values, jacs, ok)
-    rearranged = False
-    if spec.mode != "ensemble":
-        params = params_of(jnp.asarray(state.theta), system.params0, spec.names)
-        rearranged = _rearranged(system, params, starts, minima)
-    lr = spec.lr.next(state.lr, state.step, loss, state.prev_loss) if state.step else state.lr
-    opt = optimizer(spec)
-    opt_state = state.opt_state._replace(
-        hyperparams={**state.opt_state.hyperparams, "learning_rate": jnp.asarray(lr)}
-    )
-    updates, opt_state = opt.update(jnp.asarray(grad), opt_state, jnp.asarray(state.theta))
-    theta = np.asarray(optax.apply_updates(jnp.asarray(state.theta), updates))
-    positions = (
-        np.stack([np.asarray(m.positions) for m in minima])
-        if spec.mode != "ensemble"
-        else state.positions
-    )
-    vals = np.where(ok[:, None], values, np.nan)
-    record = StepRecord(
-        loss,
-        vals,
-        state.theta,
-        float(np.linalg.norm(grad)),
-        lr,
-        max(float(m.max_force) for m in minima),
-        sum(int(m.iterations) for m in minima),
-        n_excluded,
-        rearranged,
-    )
-    return TrainState(state.step + 1, theta, opt_state, lr, loss, positions), record
