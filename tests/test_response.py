@@ -255,3 +255,20 @@ def test_one_step_design_hits_small_target(soft_jacobian):
     res = resp.one_step_design(pot, ALL, ("D",), params, state, J, target, OPTIONS)
     assert not res.rearranged
     assert res.rel_error <= 1e-3, res.rel_error
+
+
+def test_feature_jumps_flag_a_discontinuity_not_a_smooth_nonlinearity():
+    """A smooth response, even strongly quadratic, is never a jump; a step is, at its grid
+    point only; increments inside the noise floor are not."""
+    from tunable_solids.response import feature_jumps
+
+    g = np.logspace(-6, -1, 11)
+    d1, d2 = np.array([1.0, -2.0]), np.array([300.0, 50.0])
+    smooth = g[:, None] * d1 + 0.5 * g[:, None] ** 2 * d2
+    cubic = smooth + g[:, None] ** 3 * np.array([1e3, 0.0])  # beyond the quadratic model
+    assert not feature_jumps(g, smooth, d1, d2, 1.0).any()
+    assert not feature_jumps(g, cubic, d1, d2, 1.0).any()
+    step = smooth + np.where(g >= g[4], 1e-2, 0.0)[:, None] * np.array([1.0, 1.0])
+    assert np.flatnonzero(feature_jumps(g, step, d1, d2, 1.0)).tolist() == [4]
+    noise = smooth + 1e-9 * np.random.default_rng(0).standard_normal(smooth.shape)
+    assert not feature_jumps(g, noise, d1, d2, 1.0).any()

@@ -568,6 +568,8 @@ def sweeps_batch(
         for key in ("dy_norm", "linear_norm", "deviation", "quadratic_norm")
     }
     rearr = np.zeros((n_seeds, n_modes, G), bool)
+    contacts_changed = np.zeros((n_seeds, n_modes, G), bool)
+    jumped = np.zeros((n_seeds, n_modes, G), bool)
     conv = np.zeros((n_seeds, n_modes, G), bool)
     swept = np.zeros((n_seeds, n_modes), bool)
     direction = np.full((n_seeds, n_modes, max_theta), np.nan)
@@ -616,6 +618,8 @@ def sweeps_batch(
                 per_gamma["deviation"][s, i] = res.deviation
                 per_gamma["quadratic_norm"][s, i] = res.quadratic_norm
                 rearr[s, i] = res.rearranged
+                contacts_changed[s, i] = res.contacts_changed
+                jumped[s, i] = res.jumped
                 conv[s, i] = res.converged
                 progress.step(
                     f"seed {seeds[s]}, mode {i}: s = {sval:.4g}, gamma_tilde = "
@@ -663,6 +667,8 @@ def sweeps_batch(
         **{key: (("seed", "mode"), v) for key, v in per_mode.items()},
         **{key: (("seed", "mode", "gamma"), v) for key, v in per_gamma.items()},
         "rearranged": (("seed", "mode", "gamma"), rearr),
+        "contacts_changed": (("seed", "mode", "gamma"), contacts_changed),
+        "jumped": (("seed", "mode", "gamma"), jumped),
         "sweep_converged": (("seed", "mode", "gamma"), conv),
         "design_requested": (("seed", "feature_set", "feature"), d_req),
         "design_achieved": (("seed", "feature_set", "feature"), d_ach),
@@ -684,7 +690,8 @@ def sweeps_batch(
         "design_rel_error_max": float(derr.max()) if derr.size else None,
         "definitions": {
             "gamma_tilde": "gamma where |y''| gamma^2 / 2 = 0.1 |J w| gamma",
-            "gamma_r": "first grid gamma whose re-minimized contact network differs",
+            "gamma_r": "first grid gamma whose re-minimized contact network differs or whose "
+            "features jumped (increment > 10x its second-order prediction + 1e-8 |y0|)",
             "gamma_star": "first grid gamma with |dy - gamma J w| > 0.1 gamma |J w|",
             "zeta": "gamma_star * s",
         },
@@ -750,6 +757,8 @@ CONTRACT = {
                 "deviation",
                 "quadratic_norm",
                 "rearranged",
+                "contacts_changed",
+                "jumped",
                 "sweep_converged",
             )
         },

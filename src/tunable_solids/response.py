@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import mechanics as mech
-from .implicit import at_minimum, particle_energy
+from .implicit import ParticleEnergy, at_minimum
 from .minimize import MinimizeOptions, minimize, polish
 from .potentials import NetworkParams
 from .space import Pairs
@@ -153,7 +153,7 @@ def features(potential, spec: FeatureSpec, params, state: State, cg_tol: float =
     Differentiable in ``params`` through the minimum (implicit differentiation); the
     positions must be a minimum of exactly these parameters.
     """
-    energy_fn = partial(particle_energy, potential)
+    energy_fn = ParticleEnergy(potential)
     R = at_minimum(
         energy_fn, state.positions, (params, state.box, state.species, state.pairs), cg_tol
     )
@@ -372,10 +372,12 @@ class Sweep(NamedTuple):
     """A sweep ``theta0 + gamma w`` along one design mode.
 
     gamma ``(G,)``; dy_norm ``|y(gamma) - y0|``; linear_norm ``gamma |J w|``; deviation
-    ``|y - y0 - gamma J w|``; quadratic_norm ``gamma^2 |y''| / 2``; rearranged ``(G,)``;
-    gamma_tilde: where the quadratic term reaches 10% of the linear one; gamma_r: first grid
-    point with a changed contact network (NaN if none); gamma_star: first grid point where
-    the deviation exceeds 10% of the linear prediction (NaN if none).
+    ``|y - y0 - gamma J w|``; quadratic_norm ``gamma^2 |y''| / 2``; contacts_changed ``(G,)``:
+    the re-minimized contact network differs from the reference; jumped ``(G,)``: the
+    features jumped (:func:`feature_jumps`); rearranged = either; gamma_tilde: where the
+    quadratic term reaches 10% of the linear one; gamma_r: first rearranged grid point (NaN
+    if none); gamma_star: first grid point where the deviation exceeds 10% of the linear
+    prediction (NaN if none).
     """
 
     gamma: np.ndarray
@@ -385,9 +387,41 @@ class Sweep(NamedTuple):
     quadratic_norm: np.ndarray
     rearranged: np.ndarray
     converged: np.ndarray
+    contacts_changed: np.ndarray
+    jumped: np.ndarray
     gamma_tilde: float
     gamma_r: float
     gamma_star: float
+
+
+#: A feature increment between neighbouring grid points larger than this many times its
+#: second-order Taylor prediction counts as a jump (a smooth but strongly non-linear
+#: response stays within a few times its prediction over one step of the log grid).
+JUMP_FACTOR = 10.0
+#: Increments below this fraction of ``|y0|`` are never jumps: re-minimized features
+#: (max|F| <= 1e-12, CG 1e-12) reproduce to ~1e-10 relative, so 1e-8 is safely above
+#: their noise and far below a rearrangement's change.
+JUMP_NOISE = 1e-8
+
+
+def feature_jumps(
+    gammas: np.ndarray,
+    dy: np.ndarray,
+    d1: np.ndarray,
+    d2: np.ndarray,
+    y0_norm: float,
+    factor: float = JUMP_FACTOR,
+) -> np.ndarray:
+    """Grid points ``(G,)`` where the features jump: ``|dy_k - dy_{k-1}|`` exceeds ``factor``
+    times the increment of the Taylor prediction ``gamma d1 + gamma^2 d2 / 2`` plus the noise
+    floor ``JUMP_NOISE |y0|`` (``dy``: ``(G, n_y)`` changes from the reference ``y0``;
+    the first point is compared with gamma = 0)."""
+    g = np.concatenate([[0.0], np.asarray(gammas, float)])
+    pred = g[:, None] * d1[None] + 0.5 * g[:, None] ** 2 * d2[None]
+    meas = np.concatenate([np.zeros((1, dy.shape[1])), dy])
+    step_meas = np.linalg.norm(np.diff(meas, axis=0), axis=1)
+    step_pred = np.linalg.norm(np.diff(pred, axis=0), axis=1)
+    return step_meas > factor * step_pred + JUMP_NOISE * y0_norm
 
 
 def linear_regime_sweep(
@@ -410,33 +444,36 @@ def linear_regime_sweep(
         for x in directional_derivatives(potential, spec, names, cg_tol, params0, ref, direction)
     )
     contacts0 = contact_set(potential, params0, ref)
-    out = {k: [] for k in ("dy", "dev", "re", "conv")}
+    out = {k: [] for k in ("dy", "contacts", "conv")}
     for g in gammas:
         r = reminimize(
             potential, spec, params_of(theta0 + g * direction, params0, names), ref, options, cg_tol
         )
-        dy = r.y - y0
-        out["dy"].append(np.linalg.norm(dy))
-        out["dev"].append(np.linalg.norm(dy - g * d1))
-        out["re"].append(r.contacts != contacts0)
+        out["dy"].append(r.y - y0)
+        out["contacts"].append(r.contacts != contacts0)
         out["conv"].append(r.converged)
     gammas = np.asarray(gammas, float)
+    dy = np.asarray(out["dy"])
     lin = gammas * np.linalg.norm(d1)
     quad = 0.5 * gammas**2 * np.linalg.norm(d2)
-    dev = np.asarray(out["dev"])
-    re = np.asarray(out["re"])
+    dev = np.linalg.norm(dy - gammas[:, None] * d1[None], axis=1)
+    contacts = np.asarray(out["contacts"])
+    jumped = feature_jumps(gammas, dy, d1, d2, float(np.linalg.norm(y0)))
+    re = contacts | jumped
     gamma_tilde = 0.2 * np.linalg.norm(d1) / max(np.linalg.norm(d2), 1e-300)
     gamma_r = float(gammas[re.argmax()]) if re.any() else float("nan")
     bad = dev > 0.1 * lin
     gamma_star = float(gammas[bad.argmax()]) if bad.any() else float("nan")
     return Sweep(
         gammas,
-        np.asarray(out["dy"]),
+        np.linalg.norm(dy, axis=1),
         lin,
         dev,
         quad,
         re,
         np.asarray(out["conv"]),
+        contacts,
+        jumped,
         float(gamma_tilde),
         gamma_r,
         gamma_star,
