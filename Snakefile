@@ -16,6 +16,11 @@ from tunable_solids.config import (
 min_version("9.0")
 
 
+# `snakemake --report report.html`: this description, and every figure with its caption
+# (workflow/report/<figure>.rst, marked in the rule files by `figure_outputs`).
+report: "workflow/report/workflow.rst"
+
+
 # The embedded default, used only when no --configfile is given: a --configfile replaces it
 # (Snakemake would otherwise merge the two, mixing their scenarios).
 if "scenarios" not in config and "training" not in config:

@@ -68,3 +68,15 @@ def test_partial_previous_copy_is_discarded(tmp_path):
     _write(path, 2.0)
     assert _value(path) == 2.0
     assert not old.exists()
+
+
+def test_gpu_memory_defaults_respect_user_settings():
+    from tunable_solids.jobs import share_gpu_memory
+
+    env = {"XLA_PYTHON_CLIENT_MEM_FRACTION": ".3"}
+    assert share_gpu_memory(env) == {
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        "XLA_PYTHON_CLIENT_MEM_FRACTION": ".3",
+    }
+    env = {"XLA_PYTHON_CLIENT_PREALLOCATE": "true"}
+    assert share_gpu_memory(env) == {"XLA_PYTHON_CLIENT_PREALLOCATE": "true"}

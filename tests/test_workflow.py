@@ -1,5 +1,6 @@
 """Workflow: dry-runs of every shipped config, and a smoke run whose stores meet the contract."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,10 @@ def test_smoke_stores_meet_contract(smoke):
                 assert key in prov, f"{path}: provenance lacks {key}"
             assert prov["config"]["name"] == name
             assert prov["x64"] is True
+            # jobs.share_gpu_memory: no preallocation unless the user set it
+            assert prov["gpu_memory"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == os.environ.get(
+                "XLA_PYTHON_CLIENT_PREALLOCATE", "false"
+            )
         assert not list((results / name / "batch0").glob(".*tmp*")), "temporary store left"
 
 

@@ -247,6 +247,9 @@ def stage_settings(settings: dict, stage: str) -> dict[str, Any]:
     minimized while generating).
     """
     out = copy.deepcopy(settings)
+    # A batch's jobs get their seeds as inputs; only ``first`` (the seed-index origin of
+    # the response stages) is a setting, so adding seeds never reruns existing batches.
+    out["seeds"] = {"first": settings["seeds"]["first"]}
     if stage in ("generate", "minimize"):
         out.pop("measure")
     if stage == "generate" and settings["potential"] != "spring_network":
@@ -318,6 +321,7 @@ def training_runs(config: dict) -> dict[str, dict[str, Any]]:
                         "seed": seed,
                         "m": g.get("m", 1),
                         "batch": g.get("batch", 8),
+                        "vectorize": g.get("vectorize", False),
                         "max_steps": g.get("max_steps", 10_000),
                         "loss_threshold": g.get("loss_threshold", 1e-6),
                         "learning_rate": {

@@ -1,4 +1,8 @@
-"""Glue shared by the workflow scripts: per-job logging and store provenance."""
+"""Glue shared by the workflow scripts: per-job logging, JAX set-up and store provenance.
+
+Every workflow script imports this module before any JAX computation, so importing it
+applies :func:`share_gpu_memory` while the JAX backend is still uninitialized.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,31 @@ from pathlib import Path
 
 from . import store
 from .store import REPO_ROOT
+
+#: JAX GPU memory settings applied to every job unless already set in the environment.
+GPU_MEMORY_DEFAULTS = {
+    # JAX would otherwise reserve 75% of the GPU at start-up: two jobs granted the same
+    # (shared or MIG) GPU would then fail, and the one job gets no more speed from it.
+    "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+}
+GPU_MEMORY_VARIABLES = (
+    "XLA_PYTHON_CLIENT_PREALLOCATE",
+    "XLA_PYTHON_CLIENT_MEM_FRACTION",
+    "XLA_PYTHON_CLIENT_ALLOCATOR",
+)
+
+
+def share_gpu_memory(environ: dict | None = None) -> dict[str, str]:
+    """Apply :data:`GPU_MEMORY_DEFAULTS` to ``environ`` (default ``os.environ``) where the
+    user has not set them; returns the resulting GPU memory settings (for provenance).
+    Must run before JAX initializes its backend; it has no effect on CPU."""
+    environ = os.environ if environ is None else environ
+    for key, value in GPU_MEMORY_DEFAULTS.items():
+        environ.setdefault(key, value)
+    return {k: environ[k] for k in GPU_MEMORY_VARIABLES if k in environ}
+
+
+share_gpu_memory()
 
 
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> None:
@@ -57,7 +86,7 @@ def run_stage(
     wall = time.perf_counter() - start
     attrs = {
         "stage": stage_name,
-        "provenance": store.provenance(settings, wall),
+        "provenance": store.provenance(settings, wall, gpu_memory=share_gpu_memory()),
         "summary": summary,
     }
     store.write_store(output, arrays, attrs)

@@ -475,6 +475,7 @@ PROVENANCE_KEYS = (
     "git_commit",
     "jax_version",
     "jax_backend",
+    "gpu_memory",
     "wall_time_s",
     "created",
     "host",

@@ -30,6 +30,20 @@ def all_batch_stores(stage, scenarios=None):
     ]
 
 
+def figure_outputs(names, category, exts=("png", "pdf")):
+    """Figure files `results/figures/<name>.<ext>`, marked for `snakemake --report` with the
+    caption workflow/report/<name>.rst (relative to the rule files) and labels figure, format.
+    (A line may not start with `report`: the Snakefile parser takes it for the directive.)"""
+    files = []
+    for name in names:
+        for ext in exts:
+            path = f"{RESULTS}/figures/{name}.{ext}"
+            labels = {"figure": name, "format": ext}
+            caption = f"../report/{name}.rst"
+            files.append(report(path, caption=caption, category=category, labels=labels))
+    return files
+
+
 def run_of(wc):
     """Settings of the training run named by the wildcards group and label."""
     return TRAINING_RUNS[f"{wc.group}/{wc.label}"]

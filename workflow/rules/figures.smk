@@ -9,8 +9,7 @@ rule overview_figure:
         table=f"{RESULTS}/tables/states.csv",
         store=f"{RESULTS}/{OVERVIEW_SCENARIO}/batch0/measured.zarr",
     output:
-        f"{RESULTS}/figures/overview.png",
-        f"{RESULTS}/figures/overview.pdf",
+        figure_outputs(["overview"], "Packings"),
     log:
         f"{RESULTS}/logs/overview_figure.log",
     params:

@@ -124,7 +124,7 @@ rule response_figures:
         **RESPONSE_TABLES,
         sweeps=RESPONSE_SWEEPS,
     output:
-        expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=RESPONSE_FIGURES, ext=["png", "pdf"]),
+        figure_outputs(RESPONSE_FIGURES, "Independent response"),
     log:
         f"{RESULTS}/logs/response_figures.log",
     params:

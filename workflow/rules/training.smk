@@ -163,7 +163,7 @@ rule training_figures:
         **TRAINING_TABLES,
         stores=sorted({p for fig in TRAINING_FIGURES for p in TRAINING_FIGURE_INPUTS[fig][0]}),
     output:
-        expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=TRAINING_FIGURES, ext=["png", "pdf"]),
+        figure_outputs(TRAINING_FIGURES, "Design by training"),
     log:
         f"{RESULTS}/logs/training_figures.log",
     params:
