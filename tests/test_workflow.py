@@ -114,3 +114,19 @@ def test_smoke_pressure_targets_met(smoke):
         arrays, _ = store.read_store(results / name / "batch0" / "measured.zarr")
         rtol = scenario_settings(cfg, name)["minimize"]["pressure_rtol"]
         np.testing.assert_allclose(arrays["pressure"], sc["pressure"], rtol=rtol)
+
+
+def test_snakemake_lint_is_clean():
+    """`snakemake --lint` (CI runs it through this test) reports nothing to fix."""
+    out = snakemake("--lint")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+
+
+def test_ruff_is_clean():
+    """The code style gate of `make lint`, also in CI."""
+    paths = ["src", "tests", "workflow/scripts", "benchmarks"]
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:]
