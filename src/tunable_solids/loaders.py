@@ -148,12 +148,7 @@ def training_table(run_paths: list[str], validation_paths: list[str]) -> pd.Data
                     "steps": summ["steps"],
                     "final_loss": summ["final_loss"],
                     "success": summ["success"],
-                    "validated_mean": _pick(vsum["mean_trained"], i),
-                    "validated_sem": _pick(vsum["sem_trained"], i),
-                    "initial_mean": _pick(vsum["mean_initial"], i),
-                    "initial_sem": _pick(vsum["sem_initial"], i),
-                    "n_validation": vsum["n_validation"],
-                    "n_excluded": vsum["n_excluded"],
+                    **_validated(vsum, i),
                     "validation_N": vcfg.get("N") or run["system"]["N"],
                     "n_excluded_training": summ["n_excluded"],
                     "n_rearrangements": summ["n_rearrangements"],
@@ -161,6 +156,18 @@ def training_table(run_paths: list[str], validation_paths: list[str]) -> pd.Data
             )
             rows.append(row)
     return pd.DataFrame(rows, columns=TRAINING_COLUMNS)
+
+
+def _validated(vsum: dict, i: int) -> dict:
+    """Columns of a validation summary for its ``i``-th targeted property."""
+    return {
+        "validated_mean": _pick(vsum["mean_trained"], i),
+        "validated_sem": _pick(vsum["sem_trained"], i),
+        "initial_mean": _pick(vsum["mean_initial"], i),
+        "initial_sem": _pick(vsum["sem_initial"], i),
+        "n_validation": vsum["n_validation"],
+        "n_excluded": vsum["n_excluded"],
+    }
 
 
 VALIDATION_COLUMNS = [
@@ -207,12 +214,7 @@ def training_validations_table(validation_paths: list[str]) -> pd.DataFrame:
                     "validation_N": val.get("N") or run["system"]["N"],
                     "polydispersity": val["polydispersity"],
                     "heterogeneity": val["heterogeneity"],
-                    "validated_mean": _pick(vsum["mean_trained"], i),
-                    "validated_sem": _pick(vsum["sem_trained"], i),
-                    "initial_mean": _pick(vsum["mean_initial"], i),
-                    "initial_sem": _pick(vsum["sem_initial"], i),
-                    "n_validation": vsum["n_validation"],
-                    "n_excluded": vsum["n_excluded"],
+                    **_validated(vsum, i),
                 }
             )
             rows.append(row)

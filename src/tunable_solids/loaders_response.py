@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import store
+from .pipeline_response import SWEEP_MODE_QUANTITIES
 
 SVD_COLUMNS = [
     "scenario",
@@ -255,18 +256,7 @@ def linear_regime_table(sweep_paths: list[str]) -> pd.DataFrame:
                         "features": _name(summ["sweep_feature_set"]),
                         "n_theta": _sweep_n_theta(arrays, s, summ),
                         "mode": int(i),
-                        **{
-                            k: float(arrays[k][s, i])
-                            for k in (
-                                "s",
-                                "gamma_tilde",
-                                "gamma_r",
-                                "gamma_star",
-                                "zeta",
-                                "gamma_r_lo",
-                                "gamma_star_lo",
-                            )
-                        },
+                        **{k: float(arrays[k][s, i]) for k in SWEEP_MODE_QUANTITIES},
                         "limited_by": limited,
                     }
                 )

@@ -56,6 +56,18 @@ FEATURE_ORDER = resp.FEATURE_GROUPS  # ("C", "Sigma", "omega"): canonical order 
 # depend on the basis inside the degenerate subspace, so such states are flagged.
 DEGENERATE_GAP = 1e-8
 
+#: Per-mode results of a sweep (arrays ``(seed, mode)`` of sweeps.zarr, columns of
+#: linear_regime.csv); ``*_lo``: the grid point before (the value lies in ``(lo, value]``).
+SWEEP_MODE_QUANTITIES = (
+    "s",
+    "gamma_tilde",
+    "gamma_r",
+    "gamma_star",
+    "zeta",
+    "gamma_r_lo",
+    "gamma_star_lo",
+)
+
 
 # --------------------------------------------------------------------------- parameterization
 def group_size(name: str, n_species: int) -> int:
@@ -551,18 +563,7 @@ def sweeps_batch(
     gammas = gamma_grid(sw) if sw else np.zeros(0)
     G = len(gammas)
     f_sw = sw["feature_set"] if sw else 0
-    per_mode = {
-        key: np.full((n_seeds, n_modes), np.nan)
-        for key in (
-            "s",
-            "gamma_tilde",
-            "gamma_r",
-            "gamma_star",
-            "zeta",
-            "gamma_r_lo",
-            "gamma_star_lo",
-        )
-    }
+    per_mode = {key: np.full((n_seeds, n_modes), np.nan) for key in SWEEP_MODE_QUANTITIES}
     per_gamma = {
         key: np.full((n_seeds, n_modes, G), np.nan)
         for key in ("dy_norm", "linear_norm", "deviation", "quadratic_norm")
@@ -737,18 +738,7 @@ CONTRACT = {
         "gamma": ("gamma",),
         "swept": ("seed", "mode"),
         "direction": ("seed", "mode", "parameter"),
-        **{
-            k: ("seed", "mode")
-            for k in (
-                "s",
-                "gamma_tilde",
-                "gamma_r",
-                "gamma_star",
-                "zeta",
-                "gamma_r_lo",
-                "gamma_star_lo",
-            )
-        },
+        **{k: ("seed", "mode") for k in SWEEP_MODE_QUANTITIES},
         **{
             k: ("seed", "mode", "gamma")
             for k in (
