@@ -122,7 +122,8 @@ def _load_checkpoint(path: Path, template: T.TrainState):
 
 
 def checkpoint_path(output: str | Path) -> Path:
-    """Where a run's checkpoint lives: beside the final store, invisible to Snakemake."""
+    """Where a run's checkpoint lives: beside the final store, invisible to Snakemake. A
+    checkpoint whose replacement was interrupted is restored first (:func:`store.recover`)."""
     output = Path(output)
     return store.recover(output.with_name(f".{output.name}.checkpoint"))
 
