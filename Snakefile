@@ -35,6 +35,8 @@ except ConfigError as err:
 
 RESULTS = config.get("results", "results")
 GPUS = config.get("cluster", {}).get("gpus_per_job", 0)
+# The SLURM plugin turns gpu + gpu_model into --gpus=<model>:<n>; only set with GPUs.
+GPU_MODEL = config.get("cluster", {}).get("gpu_model", "") if GPUS else ""
 SETTINGS = {name: scenario_settings(config, name) for name in config.get("scenarios", {})}
 BATCHES = {name: batches(s) for name, s in SETTINGS.items()}
 TRAINING_RUNS = training_runs(config)

@@ -130,3 +130,36 @@ def test_ruff_is_clean():
     out = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:]
+
+
+def _planned_resources(stdout: str) -> dict[str, set[str]]:
+    """rule -> the set of resource lists (without tmpdir) of its planned jobs in a dry-run."""
+    out, rule = {}, None
+    for line in stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif rule and line.strip().startswith("resources:"):
+            items = line.strip().removeprefix("resources:").split(",")
+            # tmpdir is the machine's temporary directory: not what is checked here
+            kept = [i.strip() for i in items if not i.strip().startswith("tmpdir=")]
+            out.setdefault(rule, set()).add(", ".join(kept))
+    return out
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_gpu_requests_follow_the_config(tmp_path, gpus):
+    """Heavy JAX rules ask for `gpus_per_job` GPUs of `gpu_model` (the SLURM plugin's `gpu`
+    and `gpu_model` resources); tables and figures never; no model without GPUs."""
+    extra = tmp_path / "gpu.yaml"
+    extra.write_text(yaml.safe_dump({"cluster": {"gpus_per_job": gpus, "gpu_model": "a100"}}))
+    out = snakemake("-n", "--configfile", "config/smoke.yaml", str(extra),
+                    "--config", f"results={tmp_path}")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = _planned_resources(out.stdout)
+    want = f"gpu={gpus}, gpu_model={'a100' if gpus else ''}"
+    for rule in ("minimize", "measure", "jacobian", "sweeps", "train", "validate_training"):
+        assert res[rule] == {want}, (rule, res[rule])
+    for rule in ("states_table", "overview_figure", "response_figures", "training_figures"):
+        assert not any("gpu" in line for line in res[rule]), (rule, res[rule])
+    # generation runs on the CPU, except for spring networks (minimized while generated)
+    assert "gpu=0, gpu_model=" in res["generate"]

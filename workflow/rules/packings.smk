@@ -11,6 +11,9 @@ rule generate:
         seeds=batch_seeds,
     resources:
         gpu=lambda wc: GPUS if SETTINGS[wc.scenario]["potential"] == "spring_network" else 0,
+        gpu_model=lambda wc: GPU_MODEL
+        if SETTINGS[wc.scenario]["potential"] == "spring_network"
+        else "",
     conda:
         CONDA_ENV
     script:
@@ -28,6 +31,7 @@ rule minimize:
         settings=stage_params("minimize"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:
@@ -45,6 +49,7 @@ rule measure:
         settings=stage_params("measure"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:

@@ -57,6 +57,7 @@ rule jacobian:
         settings=stage_params("jacobian"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:
@@ -75,6 +76,7 @@ rule jacobian_check:
         settings=stage_params("jacobian_check"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:
@@ -93,6 +95,7 @@ rule sweeps:
         settings=stage_params("sweeps"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:

@@ -50,6 +50,7 @@ rule train:
         run=lambda wc: run_stage_settings(run_of(wc), "train"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:
@@ -67,6 +68,7 @@ rule validate_training:
         run=lambda wc: run_stage_settings(run_of(wc), "validate"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:
@@ -86,6 +88,7 @@ rule validate_training_extra:
         name=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:
@@ -103,6 +106,7 @@ rule gradient_check:
         run=lambda wc: run_stage_settings(run_of(wc), "gradient_check"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:
@@ -120,6 +124,7 @@ rule bond_analysis:
         run=lambda wc: run_stage_settings(run_of(wc), "bonds"),
     resources:
         gpu=GPUS,
+        gpu_model=GPU_MODEL,
     conda:
         CONDA_ENV
     script:
