@@ -67,8 +67,9 @@ def pair_hessian_vp(potential: Potential, R: Array, box: Array, pairs: Pairs, pp
     Pair-structured and matrix-free: each pair contributes
     ``u''(r) (n . dv) n + (u'(r) / r) (dv - (n . dv) n)`` with ``dv = v_i - v_j``; the
     per-pair coefficients are computed once (autodiff of ``pair_energy`` in ``r`` only), so
-    a product costs one gather/scatter pass: 3-5x cheaper than forward-over-reverse
-    differentiation of :func:`energy` (benchmarks/gradient.py), equal to it up to round-off
+    a product costs one gather/scatter pass. A CG solve to 1e-12 with it was measured 2.7x
+    (2D harmonic-Morse, N = 368) and 3.7x (3D soft spheres, N = 256) faster than with
+    forward-over-reverse differentiation of :func:`energy`; the products agree to round-off
     (tests/test_performance_paths.py). Differentiable in ``R``, ``box`` and ``pp``.
     """
     dr = pair_vectors(R, box, pairs)

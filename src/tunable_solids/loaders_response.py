@@ -14,12 +14,10 @@ import pandas as pd
 from . import store
 from .pipeline_response import SWEEP_MODE_QUANTITIES
 
+# The scenario's columns (``_scenario_columns``) that lead every table.
+SYSTEM_COLUMNS = ["scenario", "dim", "structure", "potential", "N"]
 SVD_COLUMNS = [
-    "scenario",
-    "dim",
-    "structure",
-    "potential",
-    "N",
+    *SYSTEM_COLUMNS,
     "pressure",
     "density",
     "seed",
@@ -43,11 +41,7 @@ SVD_COLUMNS = [
     "fd_rearranged_columns",
 ]
 SINGULAR_COLUMNS = [
-    "scenario",
-    "dim",
-    "structure",
-    "potential",
-    "N",
+    *SYSTEM_COLUMNS,
     "seed",
     "features",
     "params",
@@ -59,30 +53,16 @@ SINGULAR_COLUMNS = [
     "relevant",
 ]
 LINEAR_COLUMNS = [
-    "scenario",
-    "dim",
-    "structure",
-    "potential",
-    "N",
+    *SYSTEM_COLUMNS,
     "seed",
     "features",
     "n_theta",
     "mode",
-    "s",
-    "gamma_tilde",
-    "gamma_r",
-    "gamma_star",
-    "zeta",
-    "gamma_r_lo",
-    "gamma_star_lo",
+    *SWEEP_MODE_QUANTITIES,
     "limited_by",
 ]
 DESIGN_COLUMNS = [
-    "scenario",
-    "dim",
-    "structure",
-    "potential",
-    "N",
+    *SYSTEM_COLUMNS,
     "seed",
     "features",
     "n_y",

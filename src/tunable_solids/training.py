@@ -399,23 +399,15 @@ def property_jacobian_batch(
     """:func:`property_jacobian` for a batch of minima ``R_star`` ``(B, N, d)`` with their
     pair lists (leaves ``(B, P)``): values ``(B, n_q)`` and Jacobians ``(B, n_q, n_theta)``."""
 
-    def one(R, p):
-        def f(th):
-            params = params_of(th, params0, names)
-            Rm = at_minimum(ParticleEnergy(potential), R, (params, box, species, p), cg_tol)
-            return properties(potential, props, cg_tol, params, Rm, box, species, p)
-
-        return f(theta), jax.jacrev(f)(theta)
-
-    return jax.vmap(one)(R_star, pairs)
+    one = partial(property_jacobian, potential, props, names, cg_tol, theta, params0)
+    return jax.vmap(lambda R, p: one(R, box, species, p))(R_star, pairs)
 
 
 @partial(jax.jit, static_argnames=("potential", "props", "cg_tol"))
 def property_values_batch(potential, props, cg_tol, params, R_star, box, species, pairs):
     """:func:`property_values` for a batch of minima (``(B, n_q)``)."""
-    return jax.vmap(lambda R, p: properties(potential, props, cg_tol, params, R, box, species, p))(
-        R_star, pairs
-    )
+    one = partial(properties, potential, props, cg_tol, params)
+    return jax.vmap(lambda R, p: one(R, box, species, p))(R_star, pairs)
 
 
 def evaluate_batch(
