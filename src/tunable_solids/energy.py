@@ -60,6 +60,27 @@ def max_force(F: Array) -> Array:
     return jnp.sqrt(jnp.max(jnp.sum(F**2, axis=-1)))
 
 
+def _stiffness_coefficients(potential: Potential, R: Array, box: Array, pairs: Pairs, pp):
+    """Per pair: ``a = u'' - u'/r``, ``b = u'/r`` (zero on empty slots) and the unit vector
+    ``n``, so that the pair's Hessian block is ``K = a n n^T + b I``."""
+    dr = pair_vectors(R, box, pairs)
+    r = jnp.sqrt(jnp.where(pairs.mask, jnp.sum(dr**2, axis=-1), _FAR**2))
+    du_fn = jax.grad(lambda x: jnp.sum(potential.pair_energy(x, pp)))
+    du, d2u = jax.jvp(du_fn, (r,), (jnp.ones_like(r),))
+    n = dr / r[:, None]
+    b = jnp.where(pairs.mask, du / r, 0.0)
+    a = jnp.where(pairs.mask, d2u, 0.0) - b
+    return a, b, n
+
+
+def pair_stiffness(potential: Potential, R: Array, box: Array, pairs: Pairs, pp) -> Array:
+    """Hessian block ``K_p = u'' n n^T + (u'/r)(I - n n^T)`` of every pair slot, ``(P, d, d)``
+    (zero on empty slots): ``H = sum_p (e_i - e_j)(e_i - e_j)^T (x) K_p``."""
+    a, b, n = _stiffness_coefficients(potential, R, box, pairs, pp)
+    eye = jnp.eye(R.shape[1], dtype=R.dtype)
+    return a[:, None, None] * n[:, :, None] * n[:, None, :] + b[:, None, None] * eye
+
+
 def pair_hessian_vp(potential: Potential, R: Array, box: Array, pairs: Pairs, pp):
     """``v -> H v`` for the Hessian of the pair energy at ``R`` (``v`` of shape ``(N, d)``),
     given the per-pair parameters ``pp`` (:func:`potentials.pair_parameters`).
@@ -72,13 +93,7 @@ def pair_hessian_vp(potential: Potential, R: Array, box: Array, pairs: Pairs, pp
     forward-over-reverse differentiation of :func:`energy`; the products agree to round-off
     (tests/test_performance_paths.py). Differentiable in ``R``, ``box`` and ``pp``.
     """
-    dr = pair_vectors(R, box, pairs)
-    r = jnp.sqrt(jnp.where(pairs.mask, jnp.sum(dr**2, axis=-1), _FAR**2))
-    du_fn = jax.grad(lambda x: jnp.sum(potential.pair_energy(x, pp)))
-    du, d2u = jax.jvp(du_fn, (r,), (jnp.ones_like(r),))
-    n = dr / r[:, None]
-    b = jnp.where(pairs.mask, du / r, 0.0)
-    a = jnp.where(pairs.mask, d2u, 0.0) - b
+    a, b, n = _stiffness_coefficients(potential, R, box, pairs, pp)
 
     def hvp(v):
         dv = v[pairs.i] - v[pairs.j]

@@ -17,6 +17,7 @@ import jax
 
 from .energy import energy, hessian_operator
 from .linalg import hessian_vp, solve_psd
+from .multigrid import Plan, hessian_preconditioner
 from .potentials import Potential
 
 Array = jax.Array
@@ -27,7 +28,8 @@ def at_minimum(energy_fn: Callable, R_star: Array, args, cg_tol: float = 1e-12) 
     """Identity on ``R_star``, with the implicit derivative of the minimum w.r.t. ``args``.
 
     energy_fn: pure ``(R, args) -> scalar``; must not close over traced values. If it has
-               a ``hessian_vp(R, args)`` method (:class:`ParticleEnergy`), the solve uses it.
+               ``hessian_vp(R, args)`` and ``preconditioner(R, args)`` methods
+               (:class:`ParticleEnergy`), the solve uses them.
     R_star:    ``(N, d)`` minimum of ``energy_fn(., args)`` (e.g. from :func:`minimize`);
                its own tangent is ignored (the minimum does not depend on the start).
     args:      pytree of everything the energy depends on (parameters, box, pair list...).
@@ -45,11 +47,13 @@ def _at_minimum_jvp(energy_fn, cg_tol, primals, tangents):
     R = at_minimum(energy_fn, R_star, args, cg_tol)
     force_grad = jax.grad(energy_fn, argnums=0)
     _, rhs = jax.jvp(lambda a: force_grad(R, a), (args,), (d_args,))
+    precond = None
     if hasattr(energy_fn, "hessian_vp"):
         hvp = energy_fn.hessian_vp(R, args)
+        precond = energy_fn.preconditioner(R, args)
     else:
         hvp = hessian_vp(lambda x: energy_fn(x, args), R)
-    dR = solve_psd(hvp, -rhs, tol=cg_tol)
+    dR = solve_psd(hvp, -rhs, tol=cg_tol, precond=precond)
     return R, dR
 
 
@@ -58,9 +62,11 @@ class ParticleEnergy:
     """``energy_fn`` of a pair potential for :func:`at_minimum`, with
     ``args = (params, box, species, pairs)``; its ``hessian_vp`` (the pair-structured
     :func:`energy.hessian_operator`) makes the implicit solve several times cheaper than
-    the generic forward-over-reverse product."""
+    the generic forward-over-reverse product; with a ``multigrid`` plan the solve is
+    preconditioned (:mod:`multigrid`)."""
 
     potential: Potential
+    multigrid: Plan | None = None
 
     def __call__(self, R: Array, args) -> Array:
         params, box, species, pairs = args
@@ -69,3 +75,9 @@ class ParticleEnergy:
     def hessian_vp(self, R: Array, args) -> Callable[[Array], Array]:
         params, box, species, pairs = args
         return hessian_operator(self.potential, R, box, params, species, pairs)
+
+    def preconditioner(self, R: Array, args) -> Callable[[Array], Array] | None:
+        params, box, species, pairs = args
+        return hessian_preconditioner(
+            self.multigrid, self.potential, R, box, params, species, pairs
+        )

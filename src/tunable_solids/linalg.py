@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,44 +31,79 @@ def hessian_vp(energy_of_R: Callable[[Array], Array], R: Array) -> Callable[[Arr
     return lambda v: jax.jvp(grad, (R,), (v,))[1]
 
 
-def cg_solve(matvec: Callable[[Array], Array], b: Array, tol: float, max_iter: int) -> Array:
-    """Conjugate gradients for symmetric positive semi-definite ``matvec``.
+class CGResult(NamedTuple):
+    """Solution ``x`` (translation removed), iterations taken, final ``|r| / |b|``."""
 
-    Stops when ``|r| <= tol |b|`` (Euclidean norms over all components) or after
-    ``max_iter`` iterations; callers check the residual they need independently.
+    x: Array
+    iterations: Array
+    residual: Array
+
+
+def conjugate_gradients(
+    matvec: Callable[[Array], Array],
+    b: Array,
+    tol: float,
+    max_iter: int,
+    precond: Callable[[Array], Array] | None = None,
+) -> CGResult:
+    """(Preconditioned) conjugate gradients for symmetric positive semi-definite ``matvec``.
+
+    Stops when ``|r| <= tol |b|`` (Euclidean norms of the true recursion residual over all
+    components) or after ``max_iter`` iterations; callers check the residual they need
+    independently. ``precond`` (symmetric positive semi-definite, e.g. the multigrid
+    V-cycle of :mod:`multigrid`) changes only how fast that criterion is met.
     """
+    M = (lambda r: r) if precond is None else (lambda r: remove_translation(precond(r)))
     b = remove_translation(b)
-    b_norm = jnp.sqrt(jnp.vdot(b, b))
+    bb = jnp.vdot(b, b)
     x = jnp.zeros_like(b)
+    z = M(b)
 
     def cond(state):
-        _, r, _, rr, k = state
-        return (jnp.sqrt(rr) > tol * b_norm) & (k < max_iter)
+        _, r, _, _, k = state
+        return (jnp.vdot(r, r) > tol**2 * bb) & (k < max_iter)
 
     def body(state):
-        x, r, p, rr, k = state
+        x, r, p, rz, k = state
         Ap = remove_translation(matvec(p))
         pAp = jnp.vdot(p, Ap)
-        step = rr / jnp.where(pAp != 0, pAp, 1.0)
+        step = rz / jnp.where(pAp != 0, pAp, 1.0)
         x = x + step * p
         r = r - step * Ap
-        rr_new = jnp.vdot(r, r)
-        p = r + (rr_new / jnp.where(rr != 0, rr, 1.0)) * p
-        return x, r, p, rr_new, k + 1
+        z = M(r)
+        rz_new = jnp.vdot(r, z)
+        p = z + (rz_new / jnp.where(rz != 0, rz, 1.0)) * p
+        return x, r, p, rz_new, k + 1
 
-    x, *_ = jax.lax.while_loop(cond, body, (x, b, b, jnp.vdot(b, b), 0))
-    return remove_translation(x)
+    x, r, _, _, k = jax.lax.while_loop(cond, body, (x, b, z, jnp.vdot(b, z), 0))
+    return CGResult(remove_translation(x), k, jnp.sqrt(jnp.vdot(r, r) / jnp.maximum(bb, 1e-300)))
+
+
+def cg_solve(
+    matvec: Callable[[Array], Array],
+    b: Array,
+    tol: float,
+    max_iter: int,
+    precond: Callable[[Array], Array] | None = None,
+) -> Array:
+    """The solution of :func:`conjugate_gradients`."""
+    return conjugate_gradients(matvec, b, tol, max_iter, precond).x
 
 
 def solve_psd(
-    matvec: Callable[[Array], Array], b: Array, tol: float = 1e-12, max_iter: int = 100_000
+    matvec: Callable[[Array], Array],
+    b: Array,
+    tol: float = 1e-12,
+    max_iter: int = 100_000,
+    precond: Callable[[Array], Array] | None = None,
 ) -> Array:
     """``H^+ b`` on the range of ``H``, differentiable by implicit (not unrolled) rules.
 
     Wrapped in ``lax.custom_linear_solve``: derivatives of the solution w.r.t. anything
-    ``matvec`` or ``b`` depend on are themselves solves with the same operator.
+    ``matvec`` or ``b`` depend on are themselves solves with the same operator (and the
+    same preconditioner, which is not differentiated).
     """
-    solve = partial(cg_solve, tol=tol, max_iter=max_iter)
+    solve = partial(cg_solve, tol=tol, max_iter=max_iter, precond=precond)
     return jax.lax.custom_linear_solve(matvec, b, lambda mv, rhs: solve(mv, rhs), symmetric=True)
 
 

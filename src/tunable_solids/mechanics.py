@@ -28,6 +28,7 @@ import numpy as np
 
 from .energy import energy, hessian_operator, pair_energies, strained
 from .linalg import eigvalsh, hessian_vp, relative_residual, solve_psd
+from .multigrid import Plan, hessian_preconditioner
 from .space import Pairs, box_volume, pair_vectors
 
 Array = jax.Array
@@ -78,19 +79,22 @@ def stress_voigt_to_tensor(s: Array, dim: int) -> Array:
 @partial(
     jax.tree_util.register_dataclass,
     data_fields=["box", "species", "pairs"],
-    meta_fields=["potential"],
+    meta_fields=["potential", "multigrid"],
 )
 @dataclass(frozen=True)
 class Model:
-    """Everything fixed while a state is analysed (a pytree; ``potential`` is static).
+    """Everything fixed while a state is analysed (a pytree; ``potential`` and
+    ``multigrid`` are static).
 
-    box ``(d, d)``; species ``(N,)`` int or None (networks); pairs valid at the state.
+    box ``(d, d)``; species ``(N,)`` int or None (networks); pairs valid at the state;
+    multigrid: plan of the CG preconditioner (:func:`multigrid.plan_for`; None: plain CG).
     """
 
     potential: object
     box: Array
     species: Array | None
     pairs: Pairs
+    multigrid: Plan | None = None
 
 
 def _energy_of_voigt(model: Model, R: Array, params, e: Array) -> Array:
@@ -185,7 +189,10 @@ def elastic_constants(
     """
     affine, xi = _affine_and_mixed(model, R, params)
     hvp = hessian_operator(model.potential, R, model.box, params, model.species, model.pairs)
-    solve = partial(solve_psd, hvp, tol=cg_tol, max_iter=cg_max_iter)
+    precond = hessian_preconditioner(
+        model.multigrid, model.potential, R, model.box, params, model.species, model.pairs
+    )
+    solve = partial(solve_psd, hvp, tol=cg_tol, max_iter=cg_max_iter, precond=precond)
     x = jax.lax.map(solve, xi)
     # The residual is checked with the autodiff Hessian: independent of the solver's operator.
     check = hessian_vp(

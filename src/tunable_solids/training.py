@@ -71,9 +71,10 @@ def q8_order(R: Array, box: Array, params: SpeciesParams, species: Array, pairs:
     return jnp.sum(jnp.where(has, psi, 0.0)) / jnp.maximum(jnp.sum(has), 1)
 
 
-def properties(potential, props, cg_tol, params, R, box, species, pairs) -> Array:
-    """Properties ``(n_q,)`` of the configuration ``R`` (differentiable in all arguments)."""
-    model = mech.Model(potential, box, species, pairs)
+def properties(potential, props, cg_tol, params, R, box, species, pairs, multigrid=None) -> Array:
+    """Properties ``(n_q,)`` of the configuration ``R`` (differentiable in all arguments);
+    ``multigrid``: plan of the CG preconditioner (None: plain CG)."""
+    model = mech.Model(potential, box, species, pairs, multigrid)
     out = []
     for q in props:
         if q == "nu":
@@ -86,21 +87,25 @@ def properties(potential, props, cg_tol, params, R, box, species, pairs) -> Arra
     return jnp.stack(out)
 
 
-@partial(jax.jit, static_argnames=("potential", "props", "cg_tol"))
-def property_values(potential, props, cg_tol, params, R_star, box, species, pairs):
+@partial(jax.jit, static_argnames=("potential", "props", "cg_tol", "multigrid"))
+def property_values(potential, props, cg_tol, params, R_star, box, species, pairs, multigrid=None):
     """Properties at a minimum, without derivatives (validation)."""
-    return properties(potential, props, cg_tol, params, R_star, box, species, pairs)
+    return properties(potential, props, cg_tol, params, R_star, box, species, pairs, multigrid)
 
 
-@partial(jax.jit, static_argnames=("potential", "props", "names", "cg_tol"))
-def property_jacobian(potential, props, names, cg_tol, theta, params0, R_star, box, species, pairs):
+@partial(jax.jit, static_argnames=("potential", "props", "names", "cg_tol", "multigrid"))
+def property_jacobian(
+    potential, props, names, cg_tol, theta, params0, R_star, box, species, pairs, multigrid=None
+):
     """Properties ``(n_q,)`` at the minimum ``R_star`` of ``params_of(theta)`` and their
-    derivatives ``(n_q, n_theta)`` through the minimum (reverse mode)."""
+    derivatives ``(n_q, n_theta)`` through the minimum (reverse mode); ``multigrid``: plan
+    of the CG preconditioner of every solve (None: plain CG)."""
 
     def f(th):
         params = params_of(th, params0, names)
-        R = at_minimum(ParticleEnergy(potential), R_star, (params, box, species, pairs), cg_tol)
-        return properties(potential, props, cg_tol, params, R, box, species, pairs)
+        args = (params, box, species, pairs)
+        R = at_minimum(ParticleEnergy(potential, multigrid), R_star, args, cg_tol)
+        return properties(potential, props, cg_tol, params, R, box, species, pairs, multigrid)
 
     return f(theta), jax.jacrev(f)(theta)
 
