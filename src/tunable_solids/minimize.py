@@ -8,7 +8,8 @@ inside the loop when any particle has moved more than half the skin since the la
 static shape, so repeated seeds of one scenario reuse one compilation.
 
 With ``MinimizeOptions.newton_tol > 0`` FIRE stops at ``max|F| <= newton_tol`` and Newton
-steps ``R += H^+ F`` (matrix-free conjugate gradients on Hessian-vector products) take the
+steps ``R += H^+ F`` (matrix-free conjugate gradients on Hessian-vector products,
+multigrid-preconditioned from :data:`multigrid.MIN_PARTICLES` particles) take the
 force to ``force_tol``; a Newton step is only kept if it lowers ``max|F|``, and if Newton
 does not finish the job (negative curvature, no progress) FIRE continues, so the
 convergence criterion ``max|F| <= force_tol`` is the same either way.
@@ -29,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .energy import pair_hessian_vp
+from . import multigrid
+from .energy import pair_hessian_vp, pair_stiffness
 from .linalg import cg_solve, remove_translation
 from .potentials import NetworkParams, Potential, pair_parameters
 from .space import (
@@ -182,6 +184,7 @@ class _Static(NamedTuple):
     capacity: int
     cell_capacity: int  # 0: dense builder
     rebuild: bool
+    multigrid: multigrid.Plan | None = None  # preconditioner of the Newton solves
 
 
 class _State(NamedTuple):
@@ -289,7 +292,11 @@ def _newton_loop(static: _Static, state: _State, box, params, species, list_rang
 
     def solve(R, F, pairs, pp):
         hvp = pair_hessian_vp(static.potential, R, box, pairs, pp)
-        return _cg_or_nan(hvp, F, opts.newton_cg_tol, 20 * n * dim)
+        M = None
+        if static.multigrid is not None:
+            K = pair_stiffness(static.potential, R, box, pairs, pp)
+            M = multigrid.preconditioner(static.multigrid, hvp, R, box, pairs, K)
+        return _cg_or_nan(hvp, F, opts.newton_cg_tol, 20 * n * dim, M)
 
     def active(s, ok):
         return ok & (s.st.newton < opts.newton_steps) & (s.F_max > opts.force_tol) & ~s.st.overflow
@@ -331,10 +338,9 @@ def _newton_loop(static: _Static, state: _State, box, params, species, list_rang
     return s.st
 
 
-def _cg_or_nan(matvec, b, tol, max_iter):
+def _cg_or_nan(matvec, b, tol, max_iter, precond=None):
     """CG solve of ``H x = b``; NaN if CG meets non-positive curvature (not a minimum basin)."""
-    x = cg_solve(_CurvatureCheck(matvec), b, tol, max_iter)
-    return x
+    return cg_solve(_CurvatureCheck(matvec), b, tol, max_iter, precond)
 
 
 class _CurvatureCheck:
@@ -430,7 +436,9 @@ def _run(potential, R0, box, params, species, options, bonds):
             pairs = jax.tree.map(lambda x: jnp.broadcast_to(x, (B,) + x.shape), full)
             static = _Static(potential, options, len(full.i), 0, False)
         else:
-            static = _Static(potential, options, capacity, cell_capacity, True)
+            newton = options.newton_tol > options.force_tol
+            mg = multigrid.plan(np.asarray(box), n, list_range[0]) if newton else None
+            static = _Static(potential, options, capacity, cell_capacity, True, mg)
             build = partial(neighbor_pairs, capacity=capacity, cell_capacity=cell_capacity or None)
             pairs, count = jax.vmap(lambda R, build=build: build(R, box, lr[1]))(R0)
             if int(jnp.max(count)) > capacity:

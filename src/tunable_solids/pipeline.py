@@ -17,6 +17,7 @@ import numpy as np
 from . import mechanics as mech
 from . import systems
 from .minimize import FireOptions, MinimizeOptions, minimize, pair_capacity
+from .multigrid import plan_for
 from .potentials import NetworkParams, SpeciesParams, make_potential
 from .protocols import prepare_at_pressure
 from .space import Pairs, box_volume, check_box_fits, neighbor_pairs
@@ -352,7 +353,8 @@ def measure_batch(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dic
         else:
             params = sparams
             pairs = interacting_pairs(pot, R, box, params)
-        model = mech.Model(pot, box, species, pairs)
+        mg = None if network else plan_for(pot, params, np.asarray(box), R.shape[0])
+        model = mech.Model(pot, box, species, pairs, mg)
         sig = mech.stress(model, R, params)
         el = mech.elastic_constants(model, R, params, cg_tol=cg_tol)
         B, G, nu = mech.isotropic_moduli(el.voigt, dim)

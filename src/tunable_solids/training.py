@@ -35,6 +35,7 @@ from . import mechanics as mech
 from . import systems
 from .implicit import ParticleEnergy, at_minimum
 from .minimize import MinimizeOptions, minimize
+from .multigrid import plan_for
 from .potentials import SpeciesParams, xplor_switch
 from .response import contact_set, params_of, theta_of
 from .space import Pairs, pair_vectors
@@ -252,6 +253,7 @@ def evaluate(
     params = params_of(jnp.asarray(theta), system.params0, spec.names)
     species = jnp.asarray(system.species)
     box = jnp.asarray(system.box)
+    mg = plan_for(system.potential, params, system.box, len(system.species))
     minima, values, jacs, ok = [], [], [], []
     for R0 in starts:
         m = minimize(system.potential, R0, box, params, species, system.options)
@@ -267,6 +269,7 @@ def evaluate(
                 box,
                 species,
                 m.pairs,
+                multigrid=mg,
             )
             jacs.append(np.asarray(J))
         else:
@@ -279,6 +282,7 @@ def evaluate(
                 box,
                 species,
                 m.pairs,
+                multigrid=mg,
             )
         minima.append(m)
         values.append(np.asarray(v))
@@ -397,22 +401,24 @@ def validate(
 # floating-point round-off of the vectorized arithmetic.
 
 
-@partial(jax.jit, static_argnames=("potential", "props", "names", "cg_tol"))
+@partial(jax.jit, static_argnames=("potential", "props", "names", "cg_tol", "multigrid"))
 def property_jacobian_batch(
-    potential, props, names, cg_tol, theta, params0, R_star, box, species, pairs
+    potential, props, names, cg_tol, theta, params0, R_star, box, species, pairs, multigrid=None
 ):
     """:func:`property_jacobian` for a batch of minima ``R_star`` ``(B, N, d)`` with their
     pair lists (leaves ``(B, P)``): values ``(B, n_q)`` and Jacobians ``(B, n_q, n_theta)``."""
 
     one = partial(property_jacobian, potential, props, names, cg_tol, theta, params0)
-    return jax.vmap(lambda R, p: one(R, box, species, p))(R_star, pairs)
+    return jax.vmap(lambda R, p: one(R, box, species, p, multigrid))(R_star, pairs)
 
 
-@partial(jax.jit, static_argnames=("potential", "props", "cg_tol"))
-def property_values_batch(potential, props, cg_tol, params, R_star, box, species, pairs):
+@partial(jax.jit, static_argnames=("potential", "props", "cg_tol", "multigrid"))
+def property_values_batch(
+    potential, props, cg_tol, params, R_star, box, species, pairs, multigrid=None
+):
     """:func:`property_values` for a batch of minima (``(B, n_q)``)."""
     one = partial(properties, potential, props, cg_tol, params)
-    return jax.vmap(lambda R, p: one(R, box, species, p))(R_star, pairs)
+    return jax.vmap(lambda R, p: one(R, box, species, p, multigrid))(R_star, pairs)
 
 
 def evaluate_batch(
@@ -426,6 +432,7 @@ def evaluate_batch(
     species = jnp.asarray(system.species)
     box = jnp.asarray(system.box)
     mb = minimize_batch(system.potential, jnp.asarray(starts), box, params, species, system.options)
+    mg = plan_for(system.potential, params, system.box, len(system.species))
     if gradient:
         v, J = property_jacobian_batch(
             system.potential,
@@ -438,11 +445,20 @@ def evaluate_batch(
             box,
             species,
             mb.pairs,
+            multigrid=mg,
         )
         jacs = np.asarray(J)
     else:
         v = property_values_batch(
-            system.potential, spec.props, spec.cg_tol, params, mb.positions, box, species, mb.pairs
+            system.potential,
+            spec.props,
+            spec.cg_tol,
+            params,
+            mb.positions,
+            box,
+            species,
+            mb.pairs,
+            multigrid=mg,
         )
         jacs = None
     values = np.asarray(v)
