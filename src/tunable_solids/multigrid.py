@@ -28,7 +28,8 @@ so it is a valid CG preconditioner. It only changes how fast CG converges: the s
 rule (``|H x - b| <= tol |b|``) and hence the accuracy of every solve are unchanged.
 
 The grid is a static :class:`Plan` chosen on the host from the box, N and the interaction
-range (:func:`plan`); below :data:`MIN_PARTICLES` particles plain CG is used (``None``).
+range (:func:`plan`); below :data:`MIN_PARTICLES` particles (and by default in 3D, where
+it was measured slower) plain CG is used (``None``).
 """
 
 from __future__ import annotations
@@ -48,10 +49,12 @@ from .space import Pairs, box_heights, fractional
 
 Array = jax.Array
 
-# Below this N plain CG is as fast: one elastic-constant solve set of 2D harmonic-Morse took
-# 0.87 s preconditioned vs 0.91 s plain at N = 1024; a single solve to 1e-12 took 2.0 vs
-# 2.7 s at N = 4096 (95 vs 710 iterations) and 14.1 vs 34.8 s at N = 16384 (99 vs 1233).
-MIN_PARTICLES = 2048
+# Smallest N that gets the preconditioner, per dimension (benchmarks/scaling.py, elastic
+# constants of 2D harmonic-Morse, preconditioned vs plain CG: 0.84 vs 0.87 s at N = 1024,
+# 1.29 vs 1.78 s at 2048, 20.7 vs 45.6 s at 16384). In 3D (soft spheres, phi = 0.70) it was
+# slower up to N = 4096 (8.8 vs 5.4 s): fewer pairs per particle make plain CG iterations
+# cheap and the V-cycle relatively dear, so 3D keeps plain CG by default.
+MIN_PARTICLES = {2: 2048}
 # Largest coarsest level, solved densely: (COARSEST_CELLS * d)^2 entries.
 COARSEST_CELLS = 64
 # Largest mean number of particles per level-1 cell: the reach is the smallest integer that
@@ -93,11 +96,14 @@ def _round_to_halvable(g: int) -> int:
     return (g >> k) << k
 
 
-def plan(box, n: int, rc: float, min_particles: int = MIN_PARTICLES) -> Plan | None:
+def plan(box, n: int, rc: float, min_particles: int | None = None) -> Plan | None:
     """Plan for ``n`` particles in ``box`` (``(d, d)``, columns = lattice vectors) whose pairs
-    interact up to distance ``rc``; ``None`` (plain CG) below ``min_particles``."""
+    interact up to distance ``rc``; ``None`` (plain CG) below ``min_particles`` (default
+    :data:`MIN_PARTICLES` of the dimension; none in 3D)."""
     box = np.asarray(box, float)
     dim = box.shape[0]
+    if min_particles is None:
+        min_particles = MIN_PARTICLES.get(dim, math.inf)
     if n < min_particles:
         return None
     heights = box_heights(box)
