@@ -46,8 +46,8 @@ def test_plan_geometry():
     box = np.diag([40.0, 40.0])
     assert multigrid.plan(box, 1000, 2.0) is None  # below MIN_PARTICLES: plain CG
     assert multigrid.plan(np.diag([20.0] * 3), 8000, 1.4) is None  # 3D: plain CG by default
-    p = multigrid.plan(box, 2000, 2.0)
-    assert p.grids[0] == (20, 20) and p.reaches[0] == (1, 1)  # 5 particles per cell
+    p = multigrid.plan(box, 2048, 2.0)
+    assert p.grids[0] == (20, 20) and p.reaches[0] == (1, 1)  # 5.1 particles per cell
     for fine, coarse in zip(p.grids, p.grids[1:], strict=False):
         assert all(f in (c, 2 * c) for f, c in zip(fine, coarse, strict=True))
     assert np.prod(p.grids[-1]) <= multigrid.COARSEST_CELLS
