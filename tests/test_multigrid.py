@@ -115,8 +115,8 @@ def _xi(s):
 
 
 def test_preconditioned_cg_converges_faster_to_the_same_solution(packing):
-    """Same stopping rule (relative residual 1e-12), far fewer iterations; solutions agree on
-    the range of H (compared through H x, which the rattler-free part determines)."""
+    """Same stopping rule (relative residual 1e-12), far fewer iterations; the solutions
+    agree on the range of H, compared through ``x.b`` (null-space parts do not enter)."""
     s = packing
     p = _plan(s)
     box = jnp.asarray(s.box)
@@ -128,7 +128,6 @@ def test_preconditioned_cg_converges_faster_to_the_same_solution(packing):
     pre = conjugate_gradients(hvp, b, 1e-12, 100_000, M)
     assert float(plain.residual) <= 1e-12 and float(pre.residual) <= 1e-12
     assert 2 * int(pre.iterations) < int(plain.iterations), (pre.iterations, plain.iterations)
-    # Energies of the two solutions: x.b = x.Hx is insensitive to null-space components.
     e_plain, e_pre = float(jnp.vdot(plain.x, b)), float(jnp.vdot(pre.x, b))
     assert abs(e_pre - e_plain) <= 1e-9 * abs(e_plain)
 
