@@ -84,9 +84,9 @@ def test_preconditioner_is_symmetric_and_psd(packing):
     s = packing
     p = _plan(s)
     box = jnp.asarray(s.box)
-    M = multigrid.hessian_preconditioner(p, s.potential, s.R, box, s.params, s.species,
-                                         s.minimum.pairs)  # fmt: skip
     hvp = hessian_operator(s.potential, s.R, box, s.params, s.species, s.minimum.pairs)
+    M = multigrid.hessian_preconditioner(p, hvp, s.potential, s.R, box, s.params, s.species,
+                                         s.minimum.pairs)  # fmt: skip
     key = jax.random.split(jax.random.PRNGKey(3), 3)
     u, v, w = (hvp(jax.random.normal(k, s.R.shape)) for k in key)
     Mu, Mv = M(u), M(v)
@@ -102,7 +102,8 @@ def test_plan_too_small_for_the_range_falls_back_to_plain_cg(packing):
     rc = float(s.potential.cutoff(jnp.max(s.params.diameter)))
     p = multigrid.plan(s.box, s.n, 0.4 * rc, min_particles=0)
     box = jnp.asarray(s.box)
-    M = multigrid.hessian_preconditioner(p, s.potential, s.R, box, s.params, s.species,
+    hvp = hessian_operator(s.potential, s.R, box, s.params, s.species, s.minimum.pairs)
+    M = multigrid.hessian_preconditioner(p, hvp, s.potential, s.R, box, s.params, s.species,
                                          s.minimum.pairs)  # fmt: skip
     r = jax.random.normal(jax.random.PRNGKey(0), s.R.shape)
     r = r - jnp.mean(r, axis=0)
@@ -121,7 +122,7 @@ def test_preconditioned_cg_converges_faster_to_the_same_solution(packing):
     p = _plan(s)
     box = jnp.asarray(s.box)
     hvp = hessian_operator(s.potential, s.R, box, s.params, s.species, s.minimum.pairs)
-    M = multigrid.hessian_preconditioner(p, s.potential, s.R, box, s.params, s.species,
+    M = multigrid.hessian_preconditioner(p, hvp, s.potential, s.R, box, s.params, s.species,
                                          s.minimum.pairs)  # fmt: skip
     b = _xi(s)[0]
     plain = conjugate_gradients(hvp, b, 1e-12, 100_000)

@@ -28,7 +28,7 @@ def at_minimum(energy_fn: Callable, R_star: Array, args, cg_tol: float = 1e-12) 
     """Identity on ``R_star``, with the implicit derivative of the minimum w.r.t. ``args``.
 
     energy_fn: pure ``(R, args) -> scalar``; must not close over traced values. If it has
-               ``hessian_vp(R, args)`` and ``preconditioner(R, args)`` methods
+               ``hessian_vp(R, args)`` and ``preconditioner(R, args, hvp)`` methods
                (:class:`ParticleEnergy`), the solve uses them.
     R_star:    ``(N, d)`` minimum of ``energy_fn(., args)`` (e.g. from :func:`minimize`);
                its own tangent is ignored (the minimum does not depend on the start).
@@ -50,7 +50,7 @@ def _at_minimum_jvp(energy_fn, cg_tol, primals, tangents):
     precond = None
     if hasattr(energy_fn, "hessian_vp"):
         hvp = energy_fn.hessian_vp(R, args)
-        precond = energy_fn.preconditioner(R, args)
+        precond = energy_fn.preconditioner(R, args, hvp)
     else:
         hvp = hessian_vp(lambda x: energy_fn(x, args), R)
     dR = solve_psd(hvp, -rhs, tol=cg_tol, precond=precond)
@@ -76,8 +76,9 @@ class ParticleEnergy:
         params, box, species, pairs = args
         return hessian_operator(self.potential, R, box, params, species, pairs)
 
-    def preconditioner(self, R: Array, args) -> Callable[[Array], Array] | None:
+    def preconditioner(self, R: Array, args, hvp) -> Callable[[Array], Array] | None:
+        """CG preconditioner for the Hessian with product ``hvp`` (None: plain CG)."""
         params, box, species, pairs = args
         return hessian_preconditioner(
-            self.multigrid, self.potential, R, box, params, species, pairs
+            self.multigrid, hvp, self.potential, R, box, params, species, pairs
         )

@@ -1,7 +1,8 @@
 """Matrix-free linear algebra at an energy minimum.
 
 The Hessian is never formed on these paths: ``hessian_vp`` is a forward-over-reverse
-Hessian-vector product, and :func:`cg_solve` solves ``H x = b`` by conjugate gradients.
+Hessian-vector product, and :func:`conjugate_gradients` solves ``H x = b`` (optionally
+preconditioned, see :mod:`multigrid`).
 The Hessian of a periodic system is singular (``d`` global translations, plus rattlers);
 right-hand sides built from forces are orthogonal to those zero modes, CG started from 0
 stays in the range of H, and the mean translation is projected out of every iterate so
@@ -11,7 +12,6 @@ round-off cannot accumulate along it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -79,17 +79,6 @@ def conjugate_gradients(
     return CGResult(remove_translation(x), k, jnp.sqrt(jnp.vdot(r, r) / jnp.maximum(bb, 1e-300)))
 
 
-def cg_solve(
-    matvec: Callable[[Array], Array],
-    b: Array,
-    tol: float,
-    max_iter: int,
-    precond: Callable[[Array], Array] | None = None,
-) -> Array:
-    """The solution of :func:`conjugate_gradients`."""
-    return conjugate_gradients(matvec, b, tol, max_iter, precond).x
-
-
 def solve_psd(
     matvec: Callable[[Array], Array],
     b: Array,
@@ -103,8 +92,11 @@ def solve_psd(
     ``matvec`` or ``b`` depend on are themselves solves with the same operator (and the
     same preconditioner, which is not differentiated).
     """
-    solve = partial(cg_solve, tol=tol, max_iter=max_iter, precond=precond)
-    return jax.lax.custom_linear_solve(matvec, b, lambda mv, rhs: solve(mv, rhs), symmetric=True)
+
+    def solve(mv, rhs):
+        return conjugate_gradients(mv, rhs, tol, max_iter, precond).x
+
+    return jax.lax.custom_linear_solve(matvec, b, solve, symmetric=True)
 
 
 def relative_residual(matvec: Callable[[Array], Array], x: Array, b: Array) -> Array:

@@ -190,7 +190,7 @@ def elastic_constants(
     affine, xi = _affine_and_mixed(model, R, params)
     hvp = hessian_operator(model.potential, R, model.box, params, model.species, model.pairs)
     precond = hessian_preconditioner(
-        model.multigrid, model.potential, R, model.box, params, model.species, model.pairs
+        model.multigrid, hvp, model.potential, R, model.box, params, model.species, model.pairs
     )
     solve = partial(solve_psd, hvp, tol=cg_tol, max_iter=cg_max_iter, precond=precond)
     x = jax.lax.map(solve, xi)

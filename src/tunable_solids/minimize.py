@@ -32,7 +32,7 @@ import numpy as np
 
 from . import multigrid
 from .energy import pair_hessian_vp, pair_stiffness
-from .linalg import cg_solve, remove_translation
+from .linalg import conjugate_gradients, remove_translation
 from .potentials import NetworkParams, Potential, pair_parameters
 from .space import (
     Pairs,
@@ -340,7 +340,7 @@ def _newton_loop(static: _Static, state: _State, box, params, species, list_rang
 
 def _cg_or_nan(matvec, b, tol, max_iter, precond=None):
     """CG solve of ``H x = b``; NaN if CG meets non-positive curvature (not a minimum basin)."""
-    return cg_solve(_CurvatureCheck(matvec), b, tol, max_iter, precond)
+    return conjugate_gradients(_CurvatureCheck(matvec), b, tol, max_iter, precond).x
 
 
 class _CurvatureCheck:
@@ -511,9 +511,8 @@ def _newton_step(potential, R, box, params, species, pairs, cg_tol):
         return pair_energy_sum(potential, x, box, pairs, pp)
 
     F = pair_forces(potential, R, box, pairs, pp)
-    dx = cg_solve(
-        pair_hessian_vp(potential, R, box, pairs, pp), F, tol=cg_tol, max_iter=20 * R.size
-    )
+    hvp = pair_hessian_vp(potential, R, box, pairs, pp)
+    dx = conjugate_gradients(hvp, F, cg_tol, 20 * R.size).x
     R_new = R + dx
     F_new = pair_forces(potential, R_new, box, pairs, pp)
     return R_new, e(R_new), _max_force(F_new)

@@ -4,7 +4,7 @@ Why: the Hessian of an elastic solid has long-wavelength modes whose stiffness f
 ``L^-2``, so plain conjugate gradients needs ``~ N^(1/d)`` iterations per solve. A
 multigrid V-cycle treats every wavelength on a grid where it is short, so the iteration
 count of preconditioned CG grows far more slowly (2D harmonic-Morse, one elastic solve to
-1e-12: 95 / 99 iterations at N = 4096 / 16384, against 710 / 1233 for plain CG).
+1e-12: 86 / 99 iterations at N = 4096 / 16384, against 710 / 1233 for plain CG).
 
 Construction (all matrix-free, fixed shapes, jit- and vmap-friendly):
 
@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .energy import hessian_operator, pair_stiffness
+from .energy import pair_stiffness
 from .potentials import pair_parameters
 from .space import Pairs, box_heights, fractional
 
@@ -51,7 +51,8 @@ Array = jax.Array
 
 # Smallest N that gets the preconditioner, per dimension (benchmarks/scaling.py, elastic
 # constants of 2D harmonic-Morse, preconditioned vs plain CG: 0.84 vs 0.87 s at N = 1024,
-# 1.29 vs 1.78 s at 2048, 20.7 vs 45.6 s at 16384). In 3D (soft spheres, phi = 0.70) it was
+# 1.46 vs 1.98 s at 2048, 20.4 vs 46.0 s at 16384; one solve at 4096: 1.75 vs 2.67 s,
+# 86 vs 710 iterations). In 3D (soft spheres, phi = 0.70) it was
 # slower up to N = 4096 (8.8 vs 5.4 s): fewer pairs per particle make plain CG iterations
 # cheap and the V-cycle relatively dear, so 3D keeps plain CG by default.
 MIN_PARTICLES = {2: 2048}
@@ -362,13 +363,12 @@ def preconditioner(p: Plan, fine_matvec, R: Array, box: Array, pairs: Pairs, K: 
 
 
 def hessian_preconditioner(
-    p: Plan | None, potential, R: Array, box: Array, params, species, pairs: Pairs
+    p: Plan | None, hvp, potential, R: Array, box: Array, params, species, pairs: Pairs
 ):
     """:func:`preconditioner` of the Hessian of ``potential`` at ``R`` (species-level
-    ``params``), or ``None`` (plain CG) when ``p`` is ``None``."""
+    ``params``), whose product ``hvp`` (:func:`energy.hessian_operator`) the caller already
+    has; ``None`` (plain CG) when ``p`` is ``None``."""
     if p is None:
         return None
-    pp = pair_parameters(params, species, pairs.i, pairs.j)
-    K = pair_stiffness(potential, R, box, pairs, pp)
-    hvp = hessian_operator(potential, R, box, params, species, pairs)
+    K = pair_stiffness(potential, R, box, pairs, pair_parameters(params, species, pairs.i, pairs.j))
     return preconditioner(p, hvp, R, box, pairs, K)
