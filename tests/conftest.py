@@ -104,7 +104,9 @@ def soft2d() -> State:
 
 @pytest.fixture(scope="session")
 def soft2d_rattlers() -> State:
-    return make_packing("soft2d_rattlers", "soft_sphere", 2, 64, [1.0, 1.4], 1.0, 0.0, seed=0,
+    # Seed 1 reaches a minimum with 2 rattlers (test_mechanics needs at least 2) whose pairs
+    # stay smooth for isotropic strains up to 2.5e-5 (its finite differences need > 1e-6).
+    return make_packing("soft2d_rattlers", "soft_sphere", 2, 64, [1.0, 1.4], 1.0, 0.0, seed=1,
                         phi=0.85)  # fmt: skip
 
 

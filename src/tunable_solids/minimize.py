@@ -7,6 +7,12 @@ inside the loop when any particle has moved more than half the skin since the la
 (dense ``N^2`` builder for small N, an O(N) cell list for large N); its capacity is a
 static shape, so repeated seeds of one scenario reuse one compilation.
 
+The step cap adapts to the stiffness: once ``max|F| <= AUTO_DT_FORCE`` it becomes
+``FireOptions.dt_auto / sqrt(lambda_max)`` (half the leapfrog stability limit for
+``dt_auto = 1``), with ``lambda_max`` the Hessian's largest eigenvalue there. A fixed cap
+suits one potential's stiffness only: 0.1 is ~0.2 of the limit for soft spheres, so 3D soft
+spheres took 4x more FIRE iterations with it (benchmarks/minimize.py, "fire_parameters").
+
 With ``MinimizeOptions.newton_tol > 0`` FIRE stops at ``max|F| <= newton_tol`` and Newton
 steps ``R += H^+ F`` (matrix-free conjugate gradients on Hessian-vector products,
 multigrid-preconditioned from :data:`multigrid.MIN_PARTICLES` particles) take the
@@ -57,15 +63,18 @@ CELL_LIST_MIN_N = 2048
 
 @dataclass(frozen=True)
 class FireOptions:
-    """FIRE 2.0 parameters (time in units of sqrt(m sigma^2 / k)).
+    """FIRE 2.0 parameters (time in units of sqrt(m sigma^2 / k), forces in k sigma).
 
-    The defaults are the common FIRE choices; :data:`TUNED_FIRE` is measurably faster (see
-    there) but is not the default, because changing the default changes which minimum a
-    given start reaches (e.g. the session fixtures of the test suite).
+    ``dt_max`` caps the step until the forces first fall to ``max|F| <= AUTO_DT_FORCE``;
+    from then on the cap is ``dt_auto / sqrt(lambda_max)``, with ``lambda_max`` the largest
+    Hessian eigenvalue there (power iteration), clamped to ``[dt_max, 10 dt_max]``.
+    ``dt_auto = 1`` is half the stability limit ``2 / omega_max`` of the leapfrog step;
+    ``dt_auto = 0`` keeps ``dt_max`` throughout (the classic FIRE setting).
     """
 
     dt_start: float = 0.01
     dt_max: float = 0.1
+    dt_auto: float = 1.0
     dt_min: float = 1e-5
     n_min: int = 5
     f_inc: float = 1.1
@@ -74,12 +83,12 @@ class FireOptions:
     f_alpha: float = 0.99
 
 
-# ``dt_max = 0.2`` and ``alpha_start = 0.25``: 1.8x fewer FIRE iterations for 2D
-# harmonic-Morse (k = 5, a = 5, density 1.6) and 2.3-2.5x fewer for 2D/3D soft spheres
-# (packing fractions 0.90 / 0.70) from random starts, all converged to max|F| <= 1e-12, with
-# the same energy distribution and stability (benchmarks/minimize.py, "fire_parameters").
-# ``dt_max = 0.3`` is already too large for the stiff harmonic-Morse model (2-3x more steps).
-TUNED_FIRE = FireOptions(dt_max=0.2, alpha_start=0.25)
+# Force below which the step cap adapts to the stiffness (FireOptions.dt_auto): the largest
+# Hessian eigenvalue there is already that of the minimum (measured within 10% at 1e-1 for
+# 3D soft spheres and 2D harmonic-Morse, N = 2048), and it takes a few hundred steps.
+AUTO_DT_FORCE = 0.1
+# Power iterations of the lambda_max estimate (an underestimate by a few percent at most).
+AUTO_DT_POWER_STEPS = 50
 
 
 @dataclass(frozen=True)
@@ -192,6 +201,7 @@ class _State(NamedTuple):
     V: Array
     F: Array
     dt: Array
+    dt_max: Array
     alpha: Array
     n_pos: Array
     step: Array
@@ -220,14 +230,14 @@ def _fire_loop(static: _Static, state: _State, tol, box, params, species, list_r
         return (s.step < max_steps) & (jax.vmap(_max_force)(s.F) > tol) & ~s.overflow
 
     def update(s: _State, live):
-        def one(R, V, F, dt, alpha, n_pos):
+        def one(R, V, F, dt, dt_max, alpha, n_pos):
             uphill = jnp.sum(F * V) <= 0.0
             n_pos = jnp.where(uphill, 0, n_pos + 1)
             accelerate = (~uphill) & (n_pos > fire.n_min)
             dt = jnp.where(
                 uphill,
                 jnp.maximum(dt * fire.f_dec, fire.dt_min),
-                jnp.where(accelerate, jnp.minimum(dt * fire.f_inc, fire.dt_max), dt),
+                jnp.where(accelerate, jnp.minimum(dt * fire.f_inc, dt_max), dt),
             )
             alpha = jnp.where(
                 uphill, fire.alpha_start, jnp.where(accelerate, alpha * fire.f_alpha, alpha)
@@ -241,7 +251,7 @@ def _fire_loop(static: _Static, state: _State, tol, box, params, species, list_r
             R = R + dt * V
             return R, V, dt, alpha, n_pos
 
-        R, V, dt, alpha, n_pos = jax.vmap(one)(s.R, s.V, s.F, s.dt, s.alpha, s.n_pos)
+        R, V, dt, alpha, n_pos = jax.vmap(one)(s.R, s.V, s.F, s.dt, s.dt_max, s.alpha, s.n_pos)
         keep = lambda new, old: jnp.where(
             live.reshape(live.shape + (1,) * (new.ndim - 1)), new, old
         )
@@ -338,6 +348,37 @@ def _newton_loop(static: _Static, state: _State, box, params, species, list_rang
     return s.st
 
 
+def lambda_max_estimate(
+    potential, R: Array, box: Array, pairs: Pairs, pp, steps: int = AUTO_DT_POWER_STEPS
+) -> Array:
+    """Largest eigenvalue of the pair Hessian at ``R`` by ``steps`` power iterations.
+
+    Returns the Rayleigh quotient of the last iterate, so never above the true value. The
+    start vector is fixed, so the estimate (and the FIRE trajectory using it) is
+    deterministic.
+    """
+    hvp = pair_hessian_vp(potential, R, box, pairs, pp)
+    v0 = jax.random.normal(jax.random.PRNGKey(0), R.shape, R.dtype)
+
+    def step(_, v):
+        w = hvp(v)
+        return w / jnp.maximum(jnp.sqrt(jnp.vdot(w, w)), 1e-300)
+
+    v = jax.lax.fori_loop(0, steps, step, v0 / jnp.sqrt(jnp.vdot(v0, v0)))
+    return jnp.vdot(v, hvp(v))
+
+
+def _stiffness_dt_max(static: _Static, s: _State, box) -> Array:
+    """Step cap ``dt_auto / sqrt(lambda_max)`` of every configuration, clamped to
+    ``[dt_max, 10 dt_max]``."""
+    fire = static.options.fire
+    lam = jax.vmap(partial(lambda_max_estimate, static.potential), in_axes=(0, None, 0, 0))(
+        s.R, box, s.pairs, s.pp
+    )
+    dt = fire.dt_auto / jnp.sqrt(jnp.maximum(lam, 1e-300))
+    return jnp.clip(dt, fire.dt_max, 10.0 * fire.dt_max)
+
+
 def _cg_or_nan(matvec, b, tol, max_iter, precond=None):
     """CG solve of ``H x = b``; NaN if CG meets non-positive curvature (not a minimum basin)."""
     return conjugate_gradients(_CurvatureCheck(matvec), b, tol, max_iter, precond).x
@@ -366,12 +407,13 @@ def _minimize_core(static: _Static, R, box, params, species, pairs, list_range):
     F = jax.vmap(partial(pair_forces, static.potential), in_axes=(0, None, 0, 0))(R, box, pairs, pp)
     fire = opts.fire
 
-    def fresh(R, F, pairs, pp, R_ref, overflow, step, newton):
+    def fresh(R, F, pairs, pp, R_ref, overflow, step, newton, dt_max):
         return _State(
             R,
             jnp.zeros_like(R),
             F,
             jnp.full(B, fire.dt_start),
+            dt_max,
             jnp.full(B, fire.alpha_start),
             jnp.zeros(B, jnp.int32),
             step,
@@ -383,12 +425,15 @@ def _minimize_core(static: _Static, R, box, params, species, pairs, list_range):
         )
 
     zeros = jnp.zeros(B, jnp.int32)
-    s = fresh(R, F, pairs, pp, R, jnp.zeros(B, bool), zeros, zeros)
+    s = fresh(R, F, pairs, pp, R, jnp.zeros(B, bool), zeros, zeros, jnp.full(B, fire.dt_max))
+    if fire.dt_auto > 0 and AUTO_DT_FORCE > opts.force_tol:
+        s = _fire_loop(static, s, AUTO_DT_FORCE, box, params, species, list_range)
+        s = s._replace(dt_max=_stiffness_dt_max(static, s, box))
     if opts.newton_tol > opts.force_tol:
         s = _fire_loop(static, s, opts.newton_tol, box, params, species, list_range)
         s = _newton_loop(static, s, box, params, species, list_range)
         # FIRE finishes whatever Newton did not (restarted: velocities are stale).
-        s = fresh(s.R, s.F, s.pairs, s.pp, s.R_ref, s.overflow, s.step, s.newton)
+        s = fresh(s.R, s.F, s.pairs, s.pp, s.R_ref, s.overflow, s.step, s.newton, s.dt_max)
     s = _fire_loop(static, s, opts.force_tol, box, params, species, list_range)
     E = jax.vmap(partial(pair_energy_sum, static.potential), in_axes=(0, None, 0, 0))(
         s.R, box, s.pairs, s.pp
