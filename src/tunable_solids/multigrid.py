@@ -222,10 +222,35 @@ def _diagonal_blocks(ea: Array, eb: Array, K: Array, n: int) -> Array:
     return jnp.zeros((n,) + K.shape[1:], K.dtype).at[ea].add(K).at[eb].add(K)
 
 
+def _eigh_blocks(D: Array, sweeps: int = 8) -> tuple[Array, Array]:
+    """Eigen-decomposition ``D = V diag(w) V^T`` of symmetric blocks ``(n, d, d)`` by cyclic
+    Jacobi rotations, elementwise over blocks.
+
+    Not ``jnp.linalg.eigh``: its batched LAPACK kernel splits the batch over XLA's CPU thread
+    pool and was seen to deadlock (all threads idle) when two such kernels ran at once on
+    two cores (2D N = 8192 gradient). One rotation is exact for d = 2; for d = 3 Jacobi
+    converges quadratically, so 8 sweeps reach round-off.
+    """
+    d = D.shape[-1]
+    A = D
+    V = jnp.broadcast_to(jnp.eye(d, dtype=D.dtype), D.shape)
+    planes = [(p, q) for p in range(d) for q in range(p + 1, d)]
+    for _ in range(1 if d == 2 else sweeps):
+        for p, q in planes:
+            # Rotation in the (p, q) plane that zeroes A[p, q]: tan 2t = 2 a_pq / (a_qq - a_pp).
+            t = 0.5 * jnp.arctan2(2.0 * A[:, p, q], A[:, q, q] - A[:, p, p])
+            c, s = jnp.cos(t), jnp.sin(t)
+            G = jnp.broadcast_to(jnp.eye(d, dtype=D.dtype), D.shape)
+            G = G.at[:, p, p].set(c).at[:, q, q].set(c).at[:, p, q].set(s).at[:, q, p].set(-s)
+            A = jnp.einsum("nba,nbc,ncd->nad", G, A, G)
+            V = jnp.einsum("nab,nbc->nac", V, G)
+    return jnp.diagonal(A, axis1=1, axis2=2), V
+
+
 def _pinv_blocks(D: Array) -> Array:
     """Pseudo-inverses of symmetric PSD blocks ``(n, d, d)``; eigenvalues below
     ``1e-10`` of the largest block eigenvalue (rattlers, floppy directions) count as zero."""
-    w, V = jnp.linalg.eigh(D)
+    w, V = _eigh_blocks(D)
     floor = 1e-10 * jnp.max(w)
     winv = jnp.where(w > floor, 1.0 / jnp.where(w > floor, w, 1.0), 0.0)
     return jnp.einsum("nab,nb,ncb->nac", V, winv, V)
