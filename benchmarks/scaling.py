@@ -84,30 +84,28 @@ def worker(dim: int, n: int) -> dict:
     def minimize_seed(seed):
         return minimize(system.potential, system.start(seed), box, system.params, system.species)
 
-    m = phase("minimize", lambda: minimize_seed(0))
-    runs = [(out["minimize_s"], out["minimize_compile_s"], m)]
-    for seed in range(1, SEEDS):
-        c0 = compile_time[0]
-        t = Timer()
-        ms = t(minimize_seed, seed)
-        compiled = compile_time[0] - c0
-        runs.append((max(t.wall[0] - compiled, 0.0), compiled, ms))
+    runs = [phase(f"minimize_{k}", lambda k=k: minimize_seed(k)) for k in range(SEEDS)]
+    m = runs[0]
     out["minimize_seeds"] = [
         {
             "seed": k,
-            "s": t,
-            "compile_s": c,
+            "s": out.pop(f"minimize_{k}_s"),
+            "compile_s": out.pop(f"minimize_{k}_compile_s"),
+            "wall_s": out.pop(f"minimize_{k}_wall_s"),
+            "cpu_s": out.pop(f"minimize_{k}_cpu_s"),
             "iterations": int(x.iterations),
             "max_force": float(x.max_force),
             "converged": bool(x.converged),
         }
-        for k, (t, c, x) in enumerate(runs)
+        for k, x in enumerate(runs)
     ]
+    seeds = out["minimize_seeds"]
     out.update(
-        minimize_s=statistics.median(r[0] for r in runs),
-        iterations=int(statistics.median(int(r[2].iterations) for r in runs)),
-        max_force=max(float(r[2].max_force) for r in runs),
-        converged=all(bool(r[2].converged) for r in runs),
+        minimize_s=statistics.median(x["s"] for x in seeds),
+        minimize_compile_s=seeds[0]["compile_s"],
+        iterations=int(statistics.median(x["iterations"] for x in seeds)),
+        max_force=max(x["max_force"] for x in seeds),
+        converged=all(x["converged"] for x in seeds),
         pair_slots=len(m.pairs.i),
         pairs=int(m.pairs.mask.sum()),
     )

@@ -183,18 +183,36 @@ def test_lambda_max_estimate_matches_dense_spectrum(soft3d, xplor2d):
         assert lam >= 0.95 * exact
 
 
-@pytest.mark.parametrize("dt_auto", [0.0, 1.0])
-def test_adaptive_and_fixed_step_cap_both_reach_stable_minima(dt_auto):
-    """Both caps meet the same criterion, checked independently (dense pair list, dense
-    Hessian): max|F| <= 1e-12 and no negative eigenvalue beyond round-off."""
+def _soft3d_96(fire: FireOptions):
+    """Random start of 96 3D soft spheres (phi = 0.70) and its minimum with ``fire``."""
     n = 96
     params = systems.default_params(2, [1.0, 1.4], 1.0, 0.0)
     species = systems.assign_species(n, 2)
     box = systems.box_for_packing_fraction(np.asarray(params.diameter)[species], 3, 0.70)
     R0 = systems.random_positions(np.random.default_rng(5), n, box)
     pot = make_potential("soft_sphere")
-    options = MinimizeOptions(fire=FireOptions(dt_auto=dt_auto))
-    m = minimize(pot, R0, box, params, jnp.asarray(species), options)
+    m = minimize(pot, R0, box, params, jnp.asarray(species), MinimizeOptions(fire=fire))
+    return pot, params, species, box, m
+
+
+def test_step_cap_clamped_to_dt_max_reproduces_the_fixed_cap():
+    """The adaptive cap is really applied, and switching to it keeps the FIRE state: with
+    dt_auto so small that the cap is clamped to dt_max, the run is the fixed-cap run (same
+    iterations, same positions to round-off), while dt_auto = 1 takes a different path."""
+    fixed = _soft3d_96(FireOptions(dt_auto=0.0))[-1]
+    clamped = _soft3d_96(FireOptions(dt_auto=1e-6))[-1]
+    adaptive = _soft3d_96(FireOptions(dt_auto=1.0))[-1]
+    assert int(clamped.iterations) == int(fixed.iterations)
+    assert float(jnp.max(jnp.abs(clamped.positions - fixed.positions))) <= 1e-12
+    assert int(adaptive.iterations) != int(fixed.iterations)
+
+
+@pytest.mark.parametrize("dt_auto", [0.0, 1.0])
+def test_adaptive_and_fixed_step_cap_both_reach_stable_minima(dt_auto):
+    """Both caps meet the same criterion, checked independently (dense pair list, dense
+    Hessian): max|F| <= 1e-12 and no negative eigenvalue beyond round-off."""
+    pot, params, species, box, m = _soft3d_96(FireOptions(dt_auto=dt_auto))
+    n = len(species)
     assert bool(m.converged)
     dense = space.all_pairs(n)
     F = en.forces(pot, m.positions, jnp.asarray(box), params, jnp.asarray(species), dense)
