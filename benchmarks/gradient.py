@@ -93,8 +93,7 @@ def nu_at(system, theta, ref):
 
 
 def _kink_sides(system, params, m):
-    """``(i, j, kink)`` of every pair closer than each of the harmonic-Morse kinks."""
-    pot = system.potential
+    """``(i, j, kink)`` of every pair closer than each kink of the potential."""
     pp = pair_parameters(params, system.species, m.pairs.i, m.pairs.j)
     dr = pair_vectors(m.positions, jnp.asarray(system.box), m.pairs)
     r = np.linalg.norm(np.asarray(dr), axis=-1)
@@ -102,8 +101,8 @@ def _kink_sides(system, params, m):
     valid = np.asarray(m.pairs.mask)
     i, j = np.asarray(m.pairs.i), np.asarray(m.pairs.j)
     out = set()
-    for k, offset in enumerate((0.0, pot.r_on_a / pot.a, pot.r_cut_a / pot.a)):
-        below = valid & (r < sigma + offset)
+    for k, at in enumerate(system.potential.kinks(sigma)):
+        below = valid & (r < at)
         out |= {(a, b, k) for a, b in zip(i[below].tolist(), j[below].tolist(), strict=True)}
     return frozenset(out)
 

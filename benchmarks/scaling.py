@@ -159,10 +159,10 @@ def pair_build_comparison(n: int = 4096, repeats: int = 5) -> dict:
     rc = interaction_range(system.potential, system.params) + 0.3
     box = jnp.asarray(system.box)
     cap = pair_capacity(n, 2, 1.6, rc)
-    occ = space.max_cell_occupancy(system.start(0), system.box, rc)
-    cell_cap = space.bucket(1.5 * occ + 2)
+    occ = space.max_row_occupancy(system.start(0), system.box, rc)
+    row_cap = space.bucket(1.5 * occ + 2)
     dense = jax.jit(partial(space.dense_pairs, capacity=cap))
-    cells = jax.jit(partial(space.cell_list_pairs, capacity=cap, cell_capacity=cell_cap))
+    cells = jax.jit(partial(space.cell_list_pairs, capacity=cap, row_capacity=row_cap))
     starts = [jnp.asarray(system.start(s)) for s in range(repeats + 1)]
     td, tc = Timer(), Timer()
     same = True

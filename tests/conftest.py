@@ -181,16 +181,6 @@ def fcc_network() -> Network:
 # ------------------------------------------------------------------------ numerical helpers
 
 
-def kinks(potential, sigma):
-    """Distances where ``potential`` is only C^1 (second derivative jumps), per pair."""
-    if isinstance(potential, potentials.SoftSphere):
-        return [sigma]
-    if isinstance(potential, potentials.HarmonicMorse):
-        return [sigma, sigma + potential.r_on_a / potential.a,
-                sigma + potential.r_cut_a / potential.a]  # fmt: skip
-    return []
-
-
 def kink_window(state: State, dR, eps=None, dsigma=None) -> float:
     """Largest amplitude ``t`` of the linear path ``R + t dR``, strain ``t eps``, pair sigmas
     ``sigma + t dsigma`` along which no pair distance reaches a kink of the potential.
@@ -212,7 +202,7 @@ def kink_window(state: State, dR, eps=None, dsigma=None) -> float:
         rate = rate + np.sum(n * (dr @ np.asarray(eps).T), axis=1)
     if dsigma is not None:
         rate = rate - np.asarray(dsigma)[valid]  # kinks sit at sigma + const
-    ks = kinks(state.potential, sigma)
+    ks = state.potential.kinks(sigma)
     if not ks:
         return math.inf
     dist = np.min(np.abs(np.stack([r - kk for kk in ks])), axis=0)
@@ -276,7 +266,6 @@ def fd_tools():
         pass
 
     tools = Tools()
-    tools.kinks = kinks
     tools.kink_window = kink_window
     tools.fd_voigt_directions = fd_voigt_directions
     tools.relaxed_energy = relaxed_energy

@@ -178,3 +178,32 @@ def test_block_eigendecomposition_matches_lapack(dim):
     assert np.max(np.abs(rec - D)) <= 1e-14 * scale
     assert np.max(np.abs(np.einsum("nba,nbc->nac", V, V) - np.eye(dim))) <= 1e-14
     assert np.max(np.abs(np.sort(np.asarray(w), axis=1) - np.linalg.eigvalsh(D))) <= 1e-14 * scale
+
+
+def test_vmapped_preconditioner_loops_over_the_coarsest_eigh(packing):
+    """Under ``vmap`` (vectorized training) the preconditioner equals the unbatched one per
+    configuration, and its coarsest ``eigh`` stays one matrix per LAPACK call (the batched
+    CPU kernel can deadlock, see ``multigrid._eigh_blocks``)."""
+    s = packing
+    p = _plan(s)
+    box = jnp.asarray(s.box)
+    pairs = s.minimum.pairs
+    # Two configurations: the minimum and a slightly displaced copy (same pair list).
+    Rs = jnp.stack([s.R, s.R + 1e-3 * jax.random.normal(jax.random.PRNGKey(5), s.R.shape)])
+    rs = jax.random.normal(jax.random.PRNGKey(6), Rs.shape)
+
+    def apply(R, r):
+        hvp = hessian_operator(s.potential, R, box, s.params, s.species, pairs)
+        M = multigrid.hessian_preconditioner(p, hvp, s.potential, R, box, s.params, s.species,
+                                             pairs)  # fmt: skip
+        return M(r)
+
+    batched = jax.jit(jax.vmap(apply))(Rs, rs)
+    for k in range(2):
+        one = jax.jit(apply)(Rs[k], rs[k])
+        scale = float(jnp.max(jnp.abs(one)))
+        np.testing.assert_allclose(batched[k], one, rtol=0, atol=1e-12 * scale)
+    jaxpr = str(jax.make_jaxpr(jax.vmap(apply))(Rs, rs))
+    eigh_lines = [line for line in jaxpr.splitlines() if "eigh" in line]
+    assert eigh_lines, "the coarsest level no longer uses eigh: update this test"
+    assert all("f64[2," not in line for line in eigh_lines), eigh_lines

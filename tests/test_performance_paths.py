@@ -66,12 +66,12 @@ def test_cell_list_equals_dense(dim, n, length, rc, shear):
     R = jnp.asarray(rng.uniform(size=(n, dim)) @ box.T + rng.normal(scale=3.0, size=(n, dim)))
     cap = n * (n - 1) // 2
     dense, count_d = space.dense_pairs(R, jnp.asarray(box), rc, cap)
-    occ = space.max_cell_occupancy(np.asarray(R), box, rc)
+    occ = space.max_row_occupancy(np.asarray(R), box, rc)
     cells, count_c, overflow = space.cell_list_pairs(R, jnp.asarray(box), rc, cap, occ)
     assert int(count_d) == int(count_c) > 0
     assert not bool(overflow)
     _same_pairs(dense, cells)
-    # one slot too few per cell is detected
+    # one slot too few per stencil row is detected
     *_, overflow = space.cell_list_pairs(R, jnp.asarray(box), rc, cap, occ - 1)
     assert bool(overflow)
 
@@ -91,8 +91,8 @@ def test_neighbor_pairs_dispatch_and_truncation():
     small = int(count) - 5
     _, c_small = space.neighbor_pairs(R, jnp.asarray(box), rc, small)
     assert int(c_small) > small
-    # a cell capacity too small for the densest cell reports count > capacity as well
-    _, c_cells = space.neighbor_pairs(R, jnp.asarray(box), rc, cap, cell_capacity=1)
+    # a row capacity too small for the densest stencil row reports count > capacity as well
+    _, c_cells = space.neighbor_pairs(R, jnp.asarray(box), rc, cap, row_capacity=1)
     assert int(c_cells) > cap
 
 

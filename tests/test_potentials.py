@@ -84,6 +84,38 @@ def test_potentials_are_c1_at_special_points(name, sigma, k, b):
         assert ok, f"{name} not C^1 at {where} = {r0}: {info}"
 
 
+@pytest.mark.parametrize("name", ["soft_sphere", "harmonic_morse", "harmonic_morse_xplor",
+                                  "spring_network"])  # fmt: skip
+@pytest.mark.parametrize("sigma,k,b", MORSE_CASES)
+def test_kinks_are_where_the_second_derivative_jumps(name, sigma, k, b):
+    """``Potential.kinks`` lists exactly the distances where u'' jumps (finite-difference
+    windows are built from it): a jump far above the smooth bound at each kink, none at
+    points between and beyond them. Smooth bound as in :func:`c1_check`, one order up:
+    2 (2 delta U3) plus round-off ~ 1e3 eps E / L^2."""
+    p = pot.make_potential(name)
+    pp = pp_scalar(sigma, k, b)
+    d2u = jax.grad(jax.grad(lambda r: p.pair_energy(r, pp)))
+    d3u = jax.grad(d2u)
+    length = sigma / 50.0
+
+    def jump_and_bound(r0):
+        sides = jnp.asarray([r0 - DELTA, r0 - 2 * DELTA, r0 + DELTA, r0 + 2 * DELTA])
+        u3 = float(jnp.max(jnp.abs(jax.vmap(d3u)(sides))))
+        bound = 2 * (2 * DELTA * u3) + 1e3 * EPS * max(k, b) / length**2
+        return abs(float(d2u(r0 + DELTA) - d2u(r0 - DELTA))), bound
+
+    kinks = [float(x) for x in p.kinks(jnp.asarray(sigma))]
+    for r0 in kinks:
+        jump, bound = jump_and_bound(r0)
+        assert jump > 10 * bound, f"{name}: no u'' jump at listed kink {r0}: {jump} vs {bound}"
+    edges = sorted(kinks) or [sigma]
+    smooth = [0.9 * edges[0], 1.05 * edges[-1]]
+    smooth += [0.5 * (x + y) for x, y in zip(edges, edges[1:], strict=False)]
+    for r0 in smooth:
+        jump, bound = jump_and_bound(r0)
+        assert jump <= bound, f"{name}: u'' jumps at {r0}, not listed in kinks(): {jump}"
+
+
 def _morse_tail(r, sigma, b, a):
     return b * (1.0 - jnp.exp(-a * jnp.maximum(r - sigma, 0.0))) ** 2 - b
 

@@ -256,6 +256,19 @@ def _pinv_blocks(D: Array) -> Array:
     return jnp.einsum("nab,nb,ncb->nac", V, winv, V)
 
 
+@jax.custom_batching.sequential_vmap
+def _pinv_dense(A: Array) -> Array:
+    """Pseudo-inverse of the dense symmetric PSD coarsest operator ``(m, m)``; eigenvalues
+    below ``1e-10`` of the largest (translations) count as zero.
+
+    Under ``vmap`` (vectorized training) the batch is looped over, one LAPACK ``eigh`` per
+    matrix: the batched kernel can deadlock on CPU (see :func:`_eigh_blocks`).
+    """
+    w, V = jnp.linalg.eigh(A)
+    winv = jnp.where(w > 1e-10 * jnp.max(w), 1.0 / jnp.where(w > 0, w, 1.0), 0.0)
+    return (V * winv) @ V.T
+
+
 def _dense(ea: Array, eb: Array, K: Array, n: int) -> Array:
     """Dense ``(n d, n d)`` matrix of a (small) pair operator."""
     d = K.shape[-1]
@@ -362,9 +375,7 @@ def preconditioner(p: Plan, fine_matvec, R: Array, box: Array, pairs: Pairs, K: 
         dinv = _pinv_blocks(_diagonal_blocks(op.a, op.b, op.K, op.n_cells))
         levels.append((mv, dinv, _lambda_max(mv, dinv, (op.n_cells, p.dim))))
     last = operators[-1]
-    w, V = jnp.linalg.eigh(_dense(last.a, last.b, last.K, last.n_cells))
-    winv = jnp.where(w > 1e-10 * jnp.max(w), 1.0 / jnp.where(w > 0, w, 1.0), 0.0)
-    coarsest = (V * winv) @ V.T
+    coarsest = _pinv_dense(_dense(last.a, last.b, last.K, last.n_cells))
 
     maps = _level_maps(p)
     members = [owner] + [m["parent"] for m in maps[:-1]]  # level l -> level l + 1 cell

@@ -17,6 +17,9 @@ Potentials
   ``r_on = sigma + r_on_a / a`` and ``r_cut = sigma + r_cut_a / a`` (defaults 5 and 9.9),
   so value and force vanish continuously at ``r_cut``.
 - :class:`Spring`: ``u = (k_b/2)(r - l_b)^2`` on the bonds of a spring network.
+
+Each potential names its ``cutoff``, its ``contact_distance`` and its ``kinks`` (where the
+second derivative jumps, so finite differences across them are not derivatives).
 """
 
 from __future__ import annotations
@@ -110,6 +113,10 @@ class SoftSphere:
     def contact_distance(self, sigma: Array) -> Array:
         return sigma
 
+    def kinks(self, sigma: Array) -> list[Array]:
+        """Distances where ``u''`` jumps (the energy is only C^1 there): contact."""
+        return [sigma]
+
 
 @dataclass(frozen=True)
 class HarmonicMorse:
@@ -153,6 +160,10 @@ class HarmonicMorse:
     def contact_distance(self, sigma: Array) -> Array:
         return self.cutoff(sigma)
 
+    def kinks(self, sigma: Array) -> list[Array]:
+        """Distances where ``u''`` jumps: contact, switch-on and cutoff."""
+        return [sigma, sigma + self.r_on_a / self.a, self.cutoff(sigma)]
+
 
 @dataclass(frozen=True)
 class Spring:
@@ -169,6 +180,10 @@ class Spring:
 
     def contact_distance(self, sigma: Array) -> Array:
         return jnp.inf * sigma
+
+    def kinks(self, sigma: Array) -> list[Array]:
+        """None: the bond energy is smooth."""
+        return []
 
 
 Potential = SoftSphere | HarmonicMorse | Spring

@@ -107,23 +107,23 @@ CELL_LIST_MIN_N = 2048
 
 
 def neighbor_pairs(
-    R: Array, box: Array, cutoff: Array, capacity: int, cell_capacity: int | None = None
+    R: Array, box: Array, cutoff: Array, capacity: int, row_capacity: int | None = None
 ) -> tuple[Pairs, Array]:
     """Pairs closer than ``cutoff`` (scalar, or ``(N, N)`` per-pair cutoffs), as a fixed list.
 
-    For ``N >= CELL_LIST_MIN_N`` and a scalar cutoff (or whenever ``cell_capacity`` is
+    For ``N >= CELL_LIST_MIN_N`` and a scalar cutoff (or whenever ``row_capacity`` is
     given) the O(N) cell list :func:`cell_list_pairs` is used, otherwise all ``N^2``
     distances; both return the same list. Returns the list and the number of pairs found;
     if that exceeds ``capacity`` the list is incomplete and the caller must rebuild with a
-    larger capacity. (A cell list whose cells overflow reports ``count > capacity`` too,
-    and a larger ``capacity`` also raises the default cell capacity.)
+    larger capacity. (A cell list whose stencil rows overflow reports ``count > capacity``
+    too, and a larger ``capacity`` also raises the default row capacity.)
     """
     n, dim = R.shape
     scalar = jnp.ndim(cutoff) == 0
-    if scalar and (cell_capacity is not None or n >= CELL_LIST_MIN_N):
-        if cell_capacity is None:
-            cell_capacity = default_cell_capacity(n, dim, capacity)
-        pairs, count, overflow = cell_list_pairs(R, box, cutoff, capacity, cell_capacity)
+    if scalar and (row_capacity is not None or n >= CELL_LIST_MIN_N):
+        if row_capacity is None:
+            row_capacity = default_row_capacity(n, dim, capacity)
+        pairs, count, overflow = cell_list_pairs(R, box, cutoff, capacity, row_capacity)
         return pairs, jnp.where(overflow, jnp.maximum(count, capacity + 1), count)
     return dense_pairs(R, box, cutoff, capacity)
 
@@ -142,12 +142,12 @@ def dense_pairs(R: Array, box: Array, cutoff: Array, capacity: int) -> tuple[Pai
     return Pairs(i.astype(jnp.int32), j.astype(jnp.int32), mask), count
 
 
-def default_cell_capacity(n: int, dim: int, capacity: int) -> int:
-    """Cell capacity implied by a pair capacity: cells are at most ``2 rc`` wide, so they
-    hold at most ``2^d / V_ball(1)`` times the neighbours within ``rc`` of a particle,
-    estimated as ``2 capacity / n``; with a margin for fluctuations."""
+def default_row_capacity(n: int, dim: int, capacity: int) -> int:
+    """Row capacity implied by a pair capacity: a row of three cells, each at most ``2 rc``
+    wide, holds at most ``3 * 2^d / V_ball(1)`` times the neighbours within ``rc`` of a
+    particle, estimated as ``2 capacity / n``; with a margin for fluctuations."""
     neighbours = 2.0 * capacity / n
-    ratio = 4.0 / np.pi if dim == 2 else 8.0 / (4.0 / 3.0 * np.pi)
+    ratio = 3.0 * (4.0 / np.pi if dim == 2 else 8.0 / (4.0 / 3.0 * np.pi))
     return bucket(1.5 * ratio * neighbours + 8)
 
 
@@ -163,32 +163,47 @@ def cell_grid(box: np.ndarray, cutoff: float) -> np.ndarray:
     return np.maximum(np.floor(box_heights(box) / cutoff), 1).astype(int)
 
 
-def max_cell_occupancy(R: np.ndarray, box: np.ndarray, cutoff: float) -> int:
-    """Largest number of particles in one cell of the grid of :func:`cell_list_pairs`
-    (host-side, to choose a cell capacity)."""
+def max_row_occupancy(R: np.ndarray, box: np.ndarray, cutoff: float) -> int:
+    """Most particles in one stencil row of :func:`cell_list_pairs` (three adjacent cells
+    along the first box axis, fewer if the grid has fewer), host-side, to choose a row
+    capacity."""
     box = np.asarray(box, float)
     ncell = cell_grid(box, cutoff)
     s = np.asarray(R, float) @ np.linalg.inv(box).T
     c = np.clip(np.floor((s - np.floor(s)) * ncell), 0, ncell - 1).astype(np.int64)
-    flat = np.ravel_multi_index(tuple(c.T), tuple(ncell))
-    return int(np.bincount(flat).max())
+    occ = np.zeros(tuple(ncell), np.int64)
+    np.add.at(occ, tuple(c.T), 1)
+    shifts = {0, 1 % ncell[0], -1 % ncell[0]}  # distinct cells of a row
+    return int(sum(np.roll(occ, k, axis=0) for k in shifts).max())
+
+
+# Particles per block of the candidate pass of cell_list_pairs: bounds its temporaries
+# (block x candidates x d floats) to a few MB, which XLA on CPU runs 3-4x faster than one
+# pass over all candidates.
+_CELL_BLOCK = 256
 
 
 def cell_list_pairs(
-    R: Array, box: Array, cutoff: Array, capacity: int, cell_capacity: int
+    R: Array, box: Array, cutoff: Array, capacity: int, row_capacity: int
 ) -> tuple[Pairs, Array, Array]:
     """Pairs closer than the scalar ``cutoff`` from a cell list, O(N) time and memory.
 
     The box is cut into ``floor(h_a / cutoff)`` cells along each axis (``h_a``: box heights;
     works for any box matrix, in fractional coordinates), so every pair within ``cutoff``
-    lies in the same or in adjacent cells. Particles are sorted by cell; each particle
-    scans ``cell_capacity`` slots of each of the ``3^d`` neighbouring cells. Grids with fewer
+    lies in the same or in adjacent cells. Particles are sorted by cell index, whose
+    fastest axis is the first box axis, so the three cells ``x-1, x, x+1`` of a stencil row
+    are (up to the periodic wrap) one contiguous run of the sorted particles. Each particle
+    scans ``row_capacity`` slots of each of its ``3^(d-1)`` stencil rows. Grids with fewer
     than 3 cells along an axis are handled (each cell is scanned once).
 
+    Compaction without a scatter: per-particle running counts of the close candidates, then
+    every output slot finds its particle (search over the cumulative counts) and its
+    candidate (binary search in that particle's running count).
+
     Returns ``(pairs, count, overflow)``: the list (same content and order as the dense
-    builder), the number of pairs found and whether a cell held more than
-    ``cell_capacity`` particles (then the list may be incomplete: rebuild with a larger
-    cell capacity). ``count > capacity`` means the list is truncated, as in
+    builder), the number of pairs found and whether a stencil row held more than
+    ``row_capacity`` particles (then the list may be incomplete: rebuild with a larger
+    row capacity). ``count > capacity`` means the list is truncated, as in
     :func:`neighbor_pairs`.
     """
     n, dim = R.shape
@@ -207,32 +222,78 @@ def cell_list_pairs(
         return out
 
     own = flat_index(c)
-    order = jnp.argsort(own)
+    order = jnp.argsort(own).astype(jnp.int32)
     sorted_cells = own[order]
+    s_sorted = s[order]
 
+    # Stencil offsets (rows, 3, d): rows over the other axes, 3 cells along the first.
     offsets = np.stack(np.meshgrid(*([np.arange(-1, 2)] * dim), indexing="ij"), -1)
-    offsets = jnp.asarray(offsets.reshape(-1, dim), jnp.int32)  # (3^d, d)
+    offsets = jnp.asarray(offsets.reshape(3, -1, dim).transpose(1, 0, 2), jnp.int32)
     # With 1 or 2 cells along an axis, offsets -1, 0, +1 do not all reach distinct cells:
     # keep offset 0 always, -1 when there are >= 2 cells, +1 when there are >= 3.
     ok_axis = (offsets == 0) | ((offsets == -1) & (ncell >= 2)) | (ncell >= 3)
-    offset_ok = jnp.all(ok_axis, axis=-1)  # (3^d,)
-    neighbour = flat_index(jnp.mod(c[:, None, :] + offsets[None], ncell))  # (N, 3^d)
-    start = jnp.searchsorted(sorted_cells, neighbour, side="left")
-    end = jnp.searchsorted(sorted_cells, neighbour, side="right")
-    overflow = jnp.any(end - start > cell_capacity)
+    offset_ok = jnp.all(ok_axis, axis=-1)  # (rows, 3)
+    neighbour = flat_index(jnp.mod(c[:, None, None, :] + offsets[None], ncell))  # (N, rows, 3)
+    start = jnp.searchsorted(sorted_cells, neighbour, side="left").astype(jnp.int32)
+    end = jnp.searchsorted(sorted_cells, neighbour, side="right").astype(jnp.int32)
+    length = jnp.where(offset_ok[None], end - start, 0)
+    run1 = length[..., 0]
+    run2 = run1 + length[..., 1]
+    run3 = run2 + length[..., 2]  # particles in each stencil row, (N, rows)
+    overflow = jnp.any(run3 > row_capacity)
+    slots = jnp.arange(row_capacity, dtype=jnp.int32)
+    width = offsets.shape[0] * row_capacity  # candidates per particle
 
-    slot = start[..., None] + jnp.arange(cell_capacity)  # (N, 3^d, C)
-    valid = (slot < end[..., None]) & offset_ok[None, :, None]
-    j = order[jnp.minimum(slot, n - 1)].reshape(n, -1)  # (N, K)
-    i = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[:, None], j.shape)
-    ds = s[:, None, :] - s[j]
-    d2 = squared_norm(transform(box, ds - jnp.round(ds)))
-    close = valid.reshape(n, -1) & (j > i) & (d2 < cutoff**2)
-    count = jnp.sum(close)
-    (flat,) = jnp.nonzero(close.reshape(-1), size=capacity, fill_value=0)
-    mask = jnp.arange(capacity) < count
-    pi = jnp.where(mask, flat // j.shape[1], 0).astype(jnp.int32)
-    pj = jnp.where(mask, j.reshape(-1)[flat], 0).astype(jnp.int32)
+    def sorted_position(first, r1, r2, k):
+        """Position in the sorted order of slot ``k`` of a row (cell starts ``first``)."""
+        return jnp.where(
+            k < r1,
+            first[..., 0] + k,
+            jnp.where(k < r2, first[..., 1] + k - r1, first[..., 2] + k - r2),
+        )
+
+    def running_counts(block):
+        i, first, r1, r2, r3 = block  # (B,), (B, rows, 3), (B, rows) x 3
+        k = slots
+        p = sorted_position(first[..., None, :], r1[..., None], r2[..., None], k)
+        p = jnp.minimum(p, n - 1)  # (B, rows, row_capacity)
+        ds = s[i][:, None, None, :] - s_sorted[p]
+        d2 = squared_norm(transform(box, ds - jnp.round(ds)))
+        close = (k < r3[..., None]) & (order[p] > i[:, None, None]) & (d2 < cutoff**2)
+        return jnp.cumsum(close.reshape(i.shape[0], width), axis=1, dtype=jnp.int32)
+
+    blocks = -(-n // _CELL_BLOCK)
+    ids = jnp.arange(blocks * _CELL_BLOCK, dtype=jnp.int32) % n  # padded with repeats
+    per_block = lambda x: x[ids].reshape((blocks, _CELL_BLOCK) + x.shape[1:])
+    counts = jax.lax.map(
+        running_counts,
+        tuple(map(per_block, (jnp.arange(n, dtype=jnp.int32), start, run1, run2, run3))),
+    ).reshape(blocks * _CELL_BLOCK, width)[:n]
+
+    per_particle = counts[:, -1]
+    cumulative = jnp.cumsum(per_particle)
+    count = cumulative[-1]
+    slot = jnp.arange(capacity, dtype=jnp.int32)
+    mask = slot < count
+    pi = jnp.minimum(jnp.searchsorted(cumulative, slot, side="right"), n - 1).astype(jnp.int32)
+    rank = slot - (cumulative[pi] - per_particle[pi])  # 0-based, among pi's close candidates
+    flat_counts = counts.reshape(-1)
+    base = pi * width
+
+    def bisect(_, bounds):  # smallest column whose running count exceeds rank
+        lo, hi = bounds
+        mid = (lo + hi) // 2
+        left = flat_counts[base + mid] > rank
+        return jnp.where(left, lo, mid + 1), jnp.where(left, mid, hi)
+
+    steps = int(np.ceil(np.log2(width))) + 1
+    col, _ = jax.lax.fori_loop(
+        0, steps, bisect, (jnp.zeros_like(slot), jnp.full_like(slot, width - 1))
+    )
+    row, k = col // row_capacity, col % row_capacity
+    p = sorted_position(start[pi, row], run1[pi, row], run2[pi, row], k)
+    pj = jnp.where(mask, order[jnp.minimum(p, n - 1)], 0)
+    pi = jnp.where(mask, pi, 0)
     # Canonical (i, j) order, empty slots last: the dense builder's order.
     key = jnp.where(mask, pi.astype(jnp.int64) * n + pj, jnp.iinfo(jnp.int64).max)
     perm = jnp.argsort(key)
