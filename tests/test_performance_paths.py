@@ -96,6 +96,34 @@ def test_neighbor_pairs_dispatch_and_truncation():
     assert int(c_cells) > cap
 
 
+def test_rebuild_criterion_keeps_the_list_complete():
+    """``minimize._stale``: a list built at ``R_ref`` to ``rc + skin`` holds every pair
+    closer than ``rc`` at ``R`` as long as the criterion says it is not stale, and the
+    criterion fires exactly when the two largest displacements sum to more than the skin."""
+    n, box, rc, skin = 300, np.eye(2) * 15.0, 1.5, 0.4
+    rng = np.random.default_rng(11)
+    R_ref = jnp.asarray(rng.uniform(size=(n, 2)) @ box.T)
+    cap = n * (n - 1) // 2
+    listed, _ = space.dense_pairs(R_ref, jnp.asarray(box), rc + skin, cap)
+    listed = {(int(a), int(b)) for a, b, m in zip(*listed, strict=True) if m}
+    fresh_checked = 0
+    for trial in range(40):
+        u = rng.normal(size=(n, 2))
+        u *= (rng.uniform(0.0, 0.3) / np.linalg.norm(u, axis=1))[:, None]  # |u_i| <= 0.3
+        big = rng.choice(n, 2, replace=False)  # two particles moving far, in opposite ways
+        u[big] = np.array([[1.0, 0.0], [-1.0, 0.0]]) * rng.uniform(0.05, 0.25)
+        R = R_ref + jnp.asarray(u)
+        d = np.sort(np.linalg.norm(u, axis=1))[::-1]
+        stale = bool(mz._stale(R, R_ref, skin))
+        assert stale == (d[0] + d[1] > skin), trial
+        if not stale:
+            now, _ = space.dense_pairs(R, jnp.asarray(box), rc, cap)
+            now = {(int(a), int(b)) for a, b, m in zip(*now, strict=True) if m}
+            assert now <= listed, trial
+            fresh_checked += 1
+    assert 5 <= fresh_checked <= 35  # both branches exercised
+
+
 # --------------------------------------------------------------------------- kernels
 @pytest.mark.parametrize("kind", ["sticky", "soft2d", "soft3d"])
 def test_pair_kernels_match_autodiff(kind):

@@ -4,8 +4,8 @@ FIRE 2.0 (Guenole et al., Comput. Mater. Sci. 175, 109584 (2020)) with semi-impl
 Euler steps and unit masses, run inside one ``lax.while_loop`` until
 ``max_i |F_i| <= force_tol`` or ``max_steps``. The pair list carries a skin and is rebuilt
 inside the loop when the two largest displacements since the last build add up to more
-than the skin (dense ``N^2`` builder for small N, an O(N) cell list for large N); its capacity is a
-static shape, so repeated seeds of one scenario reuse one compilation.
+than the skin (dense ``N^2`` builder for small N, an O(N) cell list for large N); its
+capacity is a static shape, so repeated seeds of one scenario reuse one compilation.
 
 The step cap adapts to the stiffness: once ``max|F| <= AUTO_DT_FORCE`` it becomes
 ``FireOptions.dt_auto / sqrt(lambda_max)`` (half the leapfrog stability limit for
@@ -510,7 +510,7 @@ def _run(potential, R0, box, params, species, options, bonds):
 
 
 def _grow(n, count, capacity, row_capacity):
-    """Larger pair and cell capacities after an overflow."""
+    """Larger pair and row capacities after an overflow."""
     capacity = min(max(2 * capacity, bucket(1.3 * count)), n * (n - 1) // 2)
     return capacity, (bucket(1.5 * row_capacity) if row_capacity else 0)
 
