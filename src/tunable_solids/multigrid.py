@@ -247,13 +247,17 @@ def _eigh_blocks(D: Array, sweeps: int = 8) -> tuple[Array, Array]:
     return jnp.diagonal(A, axis1=1, axis2=2), V
 
 
+def _inverse_eigenvalues(w: Array) -> Array:
+    """``1 / w``, with eigenvalues below ``1e-10`` of the largest counted as zero."""
+    floor = 1e-10 * jnp.max(w)
+    return jnp.where(w > floor, 1.0 / jnp.where(w > floor, w, 1.0), 0.0)
+
+
 def _pinv_blocks(D: Array) -> Array:
     """Pseudo-inverses of symmetric PSD blocks ``(n, d, d)``; eigenvalues below
     ``1e-10`` of the largest block eigenvalue (rattlers, floppy directions) count as zero."""
     w, V = _eigh_blocks(D)
-    floor = 1e-10 * jnp.max(w)
-    winv = jnp.where(w > floor, 1.0 / jnp.where(w > floor, w, 1.0), 0.0)
-    return jnp.einsum("nab,nb,ncb->nac", V, winv, V)
+    return jnp.einsum("nab,nb,ncb->nac", V, _inverse_eigenvalues(w), V)
 
 
 @jax.custom_batching.sequential_vmap
@@ -265,8 +269,7 @@ def _pinv_dense(A: Array) -> Array:
     matrix: the batched kernel can deadlock on CPU (see :func:`_eigh_blocks`).
     """
     w, V = jnp.linalg.eigh(A)
-    winv = jnp.where(w > 1e-10 * jnp.max(w), 1.0 / jnp.where(w > 0, w, 1.0), 0.0)
-    return (V * winv) @ V.T
+    return (V * _inverse_eigenvalues(w)) @ V.T
 
 
 def _dense(ea: Array, eb: Array, K: Array, n: int) -> Array:

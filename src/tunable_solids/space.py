@@ -239,7 +239,7 @@ def cell_list_pairs(
     length = jnp.where(offset_ok[None], end - start, 0)
     run1 = length[..., 0]
     run2 = run1 + length[..., 1]
-    run3 = run2 + length[..., 2]  # particles in each stencil row, (N, rows)
+    run3 = run2 + length[..., 2]  # cumulative run lengths; run3: the whole row, (N, rows)
     overflow = jnp.any(run3 > row_capacity)
     slots = jnp.arange(row_capacity, dtype=jnp.int32)
     width = offsets.shape[0] * row_capacity  # candidates per particle
@@ -254,12 +254,11 @@ def cell_list_pairs(
 
     def running_counts(block):
         i, first, r1, r2, r3 = block  # (B,), (B, rows, 3), (B, rows) x 3
-        k = slots
-        p = sorted_position(first[..., None, :], r1[..., None], r2[..., None], k)
+        p = sorted_position(first[..., None, :], r1[..., None], r2[..., None], slots)
         p = jnp.minimum(p, n - 1)  # (B, rows, row_capacity)
         ds = s[i][:, None, None, :] - s_sorted[p]
         d2 = squared_norm(transform(box, ds - jnp.round(ds)))
-        close = (k < r3[..., None]) & (order[p] > i[:, None, None]) & (d2 < cutoff**2)
+        close = (slots < r3[..., None]) & (order[p] > i[:, None, None]) & (d2 < cutoff**2)
         return jnp.cumsum(close.reshape(i.shape[0], width), axis=1, dtype=jnp.int32)
 
     blocks = -(-n // _CELL_BLOCK)
