@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .general import GeneralEnergy, is_general
+from .linalg import hessian_vp
 from .potentials import Potential, pair_parameters
 from .space import Pairs, pair_vectors
 
@@ -45,7 +47,13 @@ def energy(
     pairs: Pairs,
     strain: Array | None = None,
 ) -> Array:
-    """Total potential energy (scalar) of positions ``R`` (N, d) in ``box`` under ``strain``."""
+    """Total potential energy (scalar) of positions ``R`` (N, d) in ``box`` under ``strain``.
+
+    ``potential`` may also be a :class:`general.GeneralEnergy`; then ``species`` is unused and
+    ``pairs`` is the energy's neighbor state.
+    """
+    if is_general(potential):
+        return potential(R, box, params, pairs, strain)
     dr = strained(pair_vectors(R, box, pairs), strain)
     return jnp.sum(pair_energies(potential, dr, params, species, pairs))
 
@@ -107,7 +115,22 @@ def hessian_operator(
     potential: Potential, R: Array, box: Array, params, species: Array | None, pairs: Pairs
 ):
     """:func:`pair_hessian_vp` from species-level ``params``: the operator of every CG
-    solve at a minimum (elastic constants, implicit derivatives)."""
+    solve at a minimum (elastic constants, implicit derivatives). For a
+    :class:`general.GeneralEnergy` the forward-over-reverse autodiff product."""
+    if is_general(potential):
+        return hessian_vp(lambda x: potential(x, box, params, pairs), R)
     return pair_hessian_vp(
         potential, R, box, pairs, pair_parameters(params, species, pairs.i, pairs.j)
+    )
+
+
+def as_general(potential: Potential, species: Array | None, pairs: Pairs) -> GeneralEnergy:
+    """The pair potential on the general path: a :class:`general.GeneralEnergy` over the fixed
+    pair list ``pairs`` (autodiff Hessian products, no multigrid). For cross-checks of the
+    fast path; ``pairs`` must hold every pair that can interact in the states it is used at
+    (e.g. :func:`space.all_pairs`)."""
+    species = None if species is None else jnp.asarray(species)
+    return GeneralEnergy(
+        lambda R, box, params: energy(potential, R, box, params, species, pairs),
+        name=f"{type(potential).__name__} (general path)",
     )

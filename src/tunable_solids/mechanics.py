@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .energy import energy, hessian_operator, pair_energies, strained
+from .general import require_pair_potential
 from .linalg import eigvalsh, hessian_vp, relative_residual, solve_psd
 from .multigrid import Plan, hessian_preconditioner
 from .space import Pairs, box_volume, pair_vectors
@@ -86,6 +87,8 @@ class Model:
     """Everything fixed while a state is analysed (a pytree; ``potential`` and
     ``multigrid`` are static).
 
+    potential: a pair potential or a :class:`general.GeneralEnergy` (then ``species`` is
+    None and ``pairs`` its neighbor state, e.g. ``Minimum.pairs``; no multigrid);
     box ``(d, d)``; species ``(N,)`` int or None (networks); pairs valid at the state;
     multigrid: plan of the CG preconditioner (:func:`multigrid.plan_for`; None: plain CG).
     """
@@ -265,6 +268,8 @@ def contact_mask(model: Model, R: Array, params) -> Array:
     """Pair slots in contact (interacting: ``r`` below the potential's contact distance)."""
     from .potentials import pair_parameters
 
+    require_pair_potential(model.potential, "contact_mask")
+
     dr = pair_vectors(R, model.box, model.pairs)
     r = jnp.linalg.norm(dr, axis=-1)
     pp = pair_parameters(params, model.species, model.pairs.i, model.pairs.j)
@@ -339,6 +344,7 @@ def bond_contributions(model: Model, R: Array, params, nonaffine: Array) -> tupl
     traceless strains), normalised as B (G). ``nonaffine`` is ``Elasticity.nonaffine``.
     The sums are exact because the force-weighted curvature of the path cancels at a minimum.
     """
+    require_pair_potential(model.potential, "bond_contributions")
     n, dim = R.shape
     dr0 = pair_vectors(R, model.box, model.pairs)
     V = box_volume(model.box)

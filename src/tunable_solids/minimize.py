@@ -39,7 +39,8 @@ import numpy as np
 
 from . import multigrid
 from .energy import pair_hessian_vp, pair_stiffness
-from .linalg import conjugate_gradients, remove_translation
+from .general import GeneralEnergy, is_general
+from .linalg import conjugate_gradients, hessian_vp, remove_translation
 from .potentials import NetworkParams, Potential, pair_parameters
 from .space import (
     Pairs,
@@ -234,6 +235,28 @@ def _build(static: _Static, R, box, params, species, list_range):
     return pairs, pair_parameters(params, species, pairs.i, pairs.j), count > static.capacity
 
 
+def _fire_update(fire: FireOptions, R, V, F, dt, dt_max, alpha, n_pos):
+    """One FIRE 2.0 step of one configuration (semi-implicit Euler, unit masses) given the
+    forces ``F`` at ``R``; returns the new ``R, V, dt, alpha, n_pos``."""
+    uphill = jnp.sum(F * V) <= 0.0
+    n_pos = jnp.where(uphill, 0, n_pos + 1)
+    accelerate = (~uphill) & (n_pos > fire.n_min)
+    dt = jnp.where(
+        uphill,
+        jnp.maximum(dt * fire.f_dec, fire.dt_min),
+        jnp.where(accelerate, jnp.minimum(dt * fire.f_inc, dt_max), dt),
+    )
+    alpha = jnp.where(uphill, fire.alpha_start, jnp.where(accelerate, alpha * fire.f_alpha, alpha))
+    R = jnp.where(uphill, R - 0.5 * dt * V, R)
+    V = jnp.where(uphill, 0.0, V)
+    V = V + dt * F
+    v_norm = jnp.sqrt(jnp.sum(V * V))
+    f_norm = jnp.sqrt(jnp.sum(F * F))
+    V = (1.0 - alpha) * V + alpha * v_norm * F / jnp.where(f_norm > 0, f_norm, 1.0)
+    R = R + dt * V
+    return R, V, dt, alpha, n_pos
+
+
 def _fire_loop(static: _Static, state: _State, tol, box, params, species, list_range):
     """FIRE on a batch of states (leading axis B) until each has ``max|F| <= tol``."""
     fire = static.options.fire
@@ -245,26 +268,7 @@ def _fire_loop(static: _Static, state: _State, tol, box, params, species, list_r
         return (s.step < max_steps) & (jax.vmap(_max_force)(s.F) > tol) & ~s.overflow
 
     def update(s: _State, live):
-        def one(R, V, F, dt, dt_max, alpha, n_pos):
-            uphill = jnp.sum(F * V) <= 0.0
-            n_pos = jnp.where(uphill, 0, n_pos + 1)
-            accelerate = (~uphill) & (n_pos > fire.n_min)
-            dt = jnp.where(
-                uphill,
-                jnp.maximum(dt * fire.f_dec, fire.dt_min),
-                jnp.where(accelerate, jnp.minimum(dt * fire.f_inc, dt_max), dt),
-            )
-            alpha = jnp.where(
-                uphill, fire.alpha_start, jnp.where(accelerate, alpha * fire.f_alpha, alpha)
-            )
-            R = jnp.where(uphill, R - 0.5 * dt * V, R)
-            V = jnp.where(uphill, 0.0, V)
-            V = V + dt * F
-            v_norm = jnp.sqrt(jnp.sum(V * V))
-            f_norm = jnp.sqrt(jnp.sum(F * F))
-            V = (1.0 - alpha) * V + alpha * v_norm * F / jnp.where(f_norm > 0, f_norm, 1.0)
-            R = R + dt * V
-            return R, V, dt, alpha, n_pos
+        one = partial(_fire_update, fire)
 
         R, V, dt, alpha, n_pos = jax.vmap(one)(s.R, s.V, s.F, s.dt, s.dt_max, s.alpha, s.n_pos)
         keep = lambda new, old: jnp.where(
@@ -371,7 +375,12 @@ def lambda_max_estimate(
     start vector is fixed, so the estimate (and the FIRE trajectory using it) is
     deterministic.
     """
-    hvp = pair_hessian_vp(potential, R, box, pairs, pp)
+    return power_lambda_max(pair_hessian_vp(potential, R, box, pairs, pp), R, steps)
+
+
+def power_lambda_max(hvp, R: Array, steps: int = AUTO_DT_POWER_STEPS) -> Array:
+    """Largest eigenvalue of the operator ``hvp`` on fields shaped like ``R`` by ``steps``
+    power iterations from a fixed start (see :func:`lambda_max_estimate`)."""
     v0 = jax.random.normal(jax.random.PRNGKey(0), R.shape, R.dtype)
 
     def step(_, v):
@@ -389,6 +398,11 @@ def _stiffness_dt_max(static: _Static, s: _State, box) -> Array:
     lam = jax.vmap(partial(lambda_max_estimate, static.potential), in_axes=(0, None, 0, 0))(
         s.R, box, s.pairs, s.pp
     )
+    return _auto_dt_max(fire, lam)
+
+
+def _auto_dt_max(fire: FireOptions, lam: Array) -> Array:
+    """Step cap ``dt_auto / sqrt(lambda_max)`` clamped to ``[dt_max, 10 dt_max]``."""
     dt = fire.dt_auto / jnp.sqrt(jnp.maximum(lam, 1e-300))
     return jnp.clip(dt, fire.dt_max, 10.0 * fire.dt_max)
 
@@ -515,6 +529,116 @@ def _grow(n, count, capacity, row_capacity):
     return capacity, (bucket(1.5 * row_capacity) if row_capacity else 0)
 
 
+# --------------------------------------------------------------------------- general energies
+# Reallocations of a general energy's neighbor state after overflows, before giving up.
+MAX_REALLOCATIONS = 8
+
+
+class _GeneralState(NamedTuple):
+    R: Array
+    V: Array
+    F: Array
+    dt: Array
+    dt_max: Array
+    alpha: Array
+    n_pos: Array
+    step: Array
+    neighbors: object
+    overflow: Array
+
+
+def _general_forces(energy: GeneralEnergy, R, box, params, neighbors) -> Array:
+    return -jax.grad(energy, argnums=0)(R, box, params, neighbors)
+
+
+@partial(jax.jit, static_argnames=("energy", "options"))
+def _general_fire(
+    energy: GeneralEnergy, options: MinimizeOptions, s: _GeneralState, tol, box, params
+) -> _GeneralState:
+    """FIRE on one configuration of a general energy until ``max|F| <= tol``, ``max_steps``,
+    a neighbor overflow or a non-finite force (NaN compares False, so the loop stops)."""
+
+    def active(s):
+        return (s.step < options.max_steps) & (_max_force(s.F) > tol) & ~s.overflow
+
+    def body(s):
+        R, V, dt, alpha, n_pos = _fire_update(
+            options.fire, s.R, s.V, s.F, s.dt, s.dt_max, s.alpha, s.n_pos
+        )
+        neighbors = energy.update(R, box, s.neighbors)
+        F = _general_forces(energy, R, box, params, neighbors)
+        return _GeneralState(
+            R, V, F, dt, s.dt_max, alpha, n_pos, s.step + 1, neighbors, energy.overflow(neighbors)
+        )
+
+    return jax.lax.while_loop(active, body, s)
+
+
+@partial(jax.jit, static_argnames=("energy",))
+def _general_lambda_max(energy: GeneralEnergy, R, box, params, neighbors) -> Array:
+    return power_lambda_max(hessian_vp(lambda x: energy(x, box, params, neighbors), R), R)
+
+
+def _minimize_general(energy: GeneralEnergy, R, box, params, options: MinimizeOptions) -> Minimum:
+    """:func:`minimize` for a :class:`general.GeneralEnergy`: the same FIRE 2.0 steps,
+    adaptive step cap and stopping rule, with autodiff forces and the energy's own neighbor
+    state (updated every step; reallocated at the current positions after an overflow, so
+    no step ever uses a truncated list)."""
+    R = jnp.asarray(R, jnp.float64)
+    box = jnp.asarray(box, jnp.float64)
+    energy.check(R, box, params)
+    neighbors = energy.allocate(R, box)
+    if neighbors is not None:
+        energy.check(R, box, params, neighbors)
+    fire = options.fire
+    F = _general_forces(energy, R, box, params, neighbors)
+    s = _GeneralState(
+        R,
+        jnp.zeros_like(R),
+        F,
+        jnp.asarray(fire.dt_start),
+        jnp.asarray(fire.dt_max),
+        jnp.asarray(fire.alpha_start),
+        jnp.asarray(0),
+        jnp.asarray(0),
+        neighbors,
+        jnp.asarray(False),
+    )
+    phases = [options.force_tol]
+    if fire.dt_auto > 0 and AUTO_DT_FORCE > options.force_tol:
+        phases.insert(0, AUTO_DT_FORCE)
+    reallocations = 0
+    for k, tol in enumerate(phases):
+        while True:
+            s = _general_fire(energy, options, s, tol, box, params)
+            if not bool(s.overflow):
+                break
+            reallocations += 1
+            if reallocations > MAX_REALLOCATIONS:
+                raise RuntimeError(
+                    f"{energy.name}: the neighbor list overflowed {reallocations} times "
+                    f"(step {int(s.step)}); check the cutoff and the density"
+                )
+            neighbors = energy.allocate(s.R, box)
+            s = s._replace(
+                neighbors=neighbors,
+                overflow=jnp.asarray(False),
+                F=_general_forces(energy, s.R, box, params, neighbors),
+            )
+        if len(phases) == 2 and k == 0:
+            lam = _general_lambda_max(energy, s.R, box, params, s.neighbors)
+            s = s._replace(dt_max=_auto_dt_max(fire, lam))
+    E = energy(s.R, box, params, s.neighbors)
+    fmax = _max_force(s.F)
+    if not (bool(jnp.isfinite(E)) and bool(jnp.isfinite(fmax))):
+        raise FloatingPointError(
+            f"{energy.name}: the energy or the forces became non-finite during minimization "
+            f"(step {int(s.step)}: energy {float(E)}, max|F| {float(fmax)}); check the "
+            "parameters and the start positions (overlapping particles?)"
+        )
+    return Minimum(wrap(s.R, box), E, fmax, s.step, fmax <= options.force_tol, s.neighbors)
+
+
 def minimize(
     potential: Potential,
     R: Array,
@@ -529,7 +653,12 @@ def minimize(
     R: ``(N, d)`` start positions; box: ``(d, d)``; species: ``(N,)`` int (None for networks).
     For spring networks pass ``bonds`` (the fixed pair list); otherwise a pair list with
     skin ``options.skin`` is built and maintained. Returned positions are wrapped into the box.
+
+    ``potential`` may be a :class:`general.GeneralEnergy` (``species`` and ``bonds`` unused):
+    then ``Minimum.pairs`` is its neighbor state at the minimum.
     """
+    if is_general(potential):
+        return _minimize_general(potential, R, box, params, options)
     R = jnp.asarray(R, jnp.float64)
     out = _run(potential, R[None], box, params, species, options, bonds)
     Rm, E, fmax, steps, converged, pairs, _ = jax.tree.map(lambda x: x[0], out)
@@ -552,7 +681,12 @@ def minimize_batch(
     Each configuration stops updating when it has converged, so the minima equal those of
     :func:`minimize` run one by one (up to floating-point round-off of the vectorized
     arithmetic); the loop runs until the slowest configuration has finished.
+    A :class:`general.GeneralEnergy` is minimized one configuration after the other (its
+    neighbor states must then have equal capacities to be stacked).
     """
+    if is_general(potential):
+        out = [_minimize_general(potential, r, box, params, options) for r in R]
+        return jax.tree.map(lambda *x: jnp.stack(x), *out)
     R = jnp.asarray(R, jnp.float64)
     box = jnp.asarray(box, jnp.float64)
     Rm, E, fmax, steps, converged, pairs, _ = _run(
@@ -564,6 +698,12 @@ def minimize_batch(
 # --------------------------------------------------------------------------- polishing
 @partial(jax.jit, static_argnames=("potential",))
 def _newton_step(potential, R, box, params, species, pairs, cg_tol):
+    if is_general(potential):
+        F = _general_forces(potential, R, box, params, pairs)
+        hvp = hessian_vp(lambda x: potential(x, box, params, pairs), R)
+        R_new = R + conjugate_gradients(hvp, F, cg_tol, 20 * R.size).x
+        F_new = _general_forces(potential, R_new, box, params, pairs)
+        return R_new, potential(R_new, box, params, pairs), _max_force(F_new)
     pp = pair_parameters(params, species, pairs.i, pairs.j)
 
     def e(x):
