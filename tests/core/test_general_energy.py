@@ -397,3 +397,18 @@ def test_nan_energy_during_minimization_is_an_error(soft2d):
     with pytest.raises(FloatingPointError, match="breaks: the energy or the forces became "
                                                  "non-finite during minimization"):  # fmt: skip
         minimize(gen, soft2d.start, soft2d.box, soft2d.params, None)
+
+
+@pytest.mark.slow
+def test_example_runs_and_matches_the_pair_path():
+    """examples/jax_md_energy.py (what README "Your own energy" walks through) runs and its
+    last line, the deviation of C from the built-in pair path, is at most 1e-10."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "jax_md_energy.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True, timeout=600).stdout.strip().splitlines()  # fmt: skip
+    assert out[-1].startswith("largest relative deviation of C from the built-in pair path:")
+    assert float(out[-1].rsplit(":", 1)[1]) <= 1e-10
