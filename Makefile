@@ -51,7 +51,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
 	$(BIN)/snakemake --lint --cores 1
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
 	@for f in benchmarks/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 dry-run: $(VENV)/.installed
