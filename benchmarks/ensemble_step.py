@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 from _common import QUICK, interleaved_many, summary, write  # noqa: E402
 from _systems import JaxMD, JaxoptJaxMDGradient, sticky  # noqa: E402
 
-from tunable_solids import training as T  # noqa: E402
 from tunable_solids.minimize import MinimizeOptions  # noqa: E402
+from tunable_solids.studies.training import physics as T  # noqa: E402
 
 BATCH = 2 if QUICK else 8
 REPEATS = 1 if QUICK else 3

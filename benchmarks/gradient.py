@@ -37,10 +37,10 @@ from _systems import JaxoptJaxMDGradient, sticky  # noqa: E402
 
 from tunable_solids import mechanics as mech  # noqa: E402
 from tunable_solids.minimize import minimize, polish  # noqa: E402
+from tunable_solids.parameters import params_of, theta_of  # noqa: E402
 from tunable_solids.potentials import pair_parameters  # noqa: E402
-from tunable_solids.response import params_of, theta_of  # noqa: E402
 from tunable_solids.space import pair_vectors  # noqa: E402
-from tunable_solids.training import property_jacobian  # noqa: E402
+from tunable_solids.studies.training.physics import property_jacobian  # noqa: E402
 
 REPEATS = 3 if QUICK else 7
 NAMES = ("D", "B")

@@ -27,7 +27,8 @@ from _systems import soft  # noqa: E402
 from tunable_solids import mechanics as mech  # noqa: E402
 from tunable_solids import systems  # noqa: E402
 from tunable_solids.minimize import MinimizeOptions, minimize, polish  # noqa: E402
-from tunable_solids.response import FeatureSpec, State, jacobian, jacobian_fd  # noqa: E402
+from tunable_solids.preparation import State  # noqa: E402
+from tunable_solids.studies.response.physics import FeatureSpec, jacobian, jacobian_fd  # noqa: E402
 
 N_THETA = 8 if QUICK else 32
 AD_REPEATS = 3 if QUICK else 5

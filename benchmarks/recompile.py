@@ -34,9 +34,9 @@ from _common import QUICK, Timer, write  # noqa: E402
 from _systems import JaxMD, soft, sticky  # noqa: E402
 
 from tunable_solids import systems  # noqa: E402
-from tunable_solids import training as T  # noqa: E402
 from tunable_solids.minimize import MinimizeOptions, minimize, minimize_batch  # noqa: E402
 from tunable_solids.protocols import prepare_at_pressure  # noqa: E402
+from tunable_solids.studies.training import physics as T  # noqa: E402
 
 K = 3 if QUICK else 5
 

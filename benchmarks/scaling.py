@@ -54,8 +54,8 @@ def worker(dim: int, n: int) -> dict:
     from tunable_solids import mechanics as mech
     from tunable_solids.minimize import minimize
     from tunable_solids.multigrid import plan_for
-    from tunable_solids.response import theta_of
-    from tunable_solids.training import property_jacobian
+    from tunable_solids.parameters import theta_of
+    from tunable_solids.studies.training.physics import property_jacobian
 
     compile_time = [0.0]
 

@@ -14,11 +14,11 @@ import pytest
 from conftest import make_packing
 
 from tunable_solids import mechanics, multigrid
-from tunable_solids import training as T
 from tunable_solids.energy import hessian_operator, pair_stiffness
 from tunable_solids.linalg import conjugate_gradients
+from tunable_solids.parameters import theta_of
 from tunable_solids.potentials import pair_parameters
-from tunable_solids.response import theta_of
+from tunable_solids.studies.training import physics as T
 
 
 @pytest.fixture(scope="module", params=["xplor2d_400", "soft3d_512"])

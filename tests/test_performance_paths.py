@@ -20,9 +20,9 @@ import pytest
 from tunable_solids import energy as en
 from tunable_solids import minimize as mz
 from tunable_solids import space, systems
-from tunable_solids import training as T
 from tunable_solids.linalg import hessian_vp
 from tunable_solids.potentials import make_potential, pair_parameters
+from tunable_solids.studies.training import physics as T
 
 
 def _sticky(n=64, seed=0):

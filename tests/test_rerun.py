@@ -113,7 +113,7 @@ def test_no_change_plans_nothing(workflow):
 
 
 def test_figure_script_edit_reruns_only_that_figure(workflow):
-    script = workflow.dir / "workflow" / "scripts" / "overview_figure.py"
+    script = workflow.dir / "workflow" / "scripts" / "packings" / "overview_figure.py"
     text, st = script.read_text(), script.stat()
     try:
         script.write_text(text + "# edited: only this figure reruns\n")

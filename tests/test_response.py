@@ -5,12 +5,12 @@ States:
 - ``soft2d`` (conftest): 2D 1:1.4 soft spheres, N = 64, packing fraction 0.90, FIRE to
   max|F| <= 1e-12; no rattlers, smallest non-zero Hessian eigenvalue ~1e-2: well conditioned.
   Parameters: diameters of ``n_theta`` species from a random reassignment
-  (:func:`pipeline_response.reassignment_rng`, as the workflow does it).
+  (:func:`studies.response.stages.reassignment_rng`, as the workflow does it).
 - a compressed triangular crystal (soft spheres, N = 64, density 1.25): a perfect lattice is
   an exact minimum (max|F| ~ 1e-15) with degenerate vibrational modes.
 
 Tolerances. The AD Jacobian solves H dR = -b by CG to a relative residual of 1e-12, so it is
-accurate to ~1e-11 relative. The finite-difference reference (:func:`response.jacobian_fd`)
+accurate to ~1e-11 relative. The finite-difference reference (:func:`physics.jacobian_fd`)
 re-minimizes at theta +- h and theta +- h/2 from the reference minimum and Newton-polishes
 to max|F| ~ 1e-15, so features carry an absolute error ~1e-14 (|dR| ~ max|F| / lambda_min
 ~ 1e-13 times the O(1) feature sensitivity). With h = 1e-4 (relative to max(|theta_j|, 1)):
@@ -26,11 +26,13 @@ import numpy as np
 import pytest
 
 from tunable_solids import mechanics as mech
-from tunable_solids import pipeline_response as pr
-from tunable_solids import response as resp
+from tunable_solids import parameters as par
 from tunable_solids import systems
 from tunable_solids.minimize import MinimizeOptions
 from tunable_solids.potentials import NetworkParams, SpeciesParams, make_potential
+from tunable_solids.preparation import contact_set
+from tunable_solids.studies.response import physics as resp
+from tunable_solids.studies.response import stages as pr
 
 ALL = resp.FeatureSpec(("C", "Sigma", "omega"), 10)
 OPTIONS = MinimizeOptions(force_tol=1e-12)
@@ -92,22 +94,22 @@ def test_theta_params_round_trip():
     b = rng.uniform(0, 0.1, (4, 4))
     params = SpeciesParams(jnp.asarray(d), jnp.asarray(k + k.T), jnp.asarray(b + b.T))
     for names in (("D",), ("k",), ("B",), ("D", "k"), ("D", "B"), ("D", "k", "B")):
-        theta = resp.theta_of(params, names)
-        assert theta.shape == (pr.n_theta_of(names, 4),)
-        assert len(resp.theta_labels(params, names)) == theta.shape[0]
-        assert pr.species_for_n_theta(names, theta.shape[0]) == 4
-        back = resp.params_of(theta, params, names)
+        theta = par.theta_of(params, names)
+        assert theta.shape == (par.n_theta_of(names, 4),)
+        assert len(par.theta_labels(params, names)) == theta.shape[0]
+        assert par.species_for_n_theta(names, theta.shape[0]) == 4
+        back = par.params_of(theta, params, names)
         for a, b_ in zip(back, params, strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b_))
         new = theta + jnp.arange(theta.shape[0])
-        p2 = resp.params_of(new, params, names)
-        np.testing.assert_array_equal(np.asarray(resp.theta_of(p2, names)), np.asarray(new))
+        p2 = par.params_of(new, params, names)
+        np.testing.assert_array_equal(np.asarray(par.theta_of(p2, names)), np.asarray(new))
         for m in (p2.k, p2.binding):
             np.testing.assert_array_equal(np.asarray(m), np.asarray(m).T)
     net = NetworkParams(jnp.arange(5.0), jnp.ones(5))
-    theta = resp.theta_of(net, ("stiffness",))
-    assert resp.params_of(theta * 2, net, ("stiffness",)).stiffness.tolist() == [0, 2, 4, 6, 8]
-    assert pr.species_for_n_theta(("D", "k"), 10) is None  # 2, 5, 9, 14, ... only
+    theta = par.theta_of(net, ("stiffness",))
+    assert par.params_of(theta * 2, net, ("stiffness",)).stiffness.tolist() == [0, 2, 4, 6, 8]
+    assert par.species_for_n_theta(("D", "k"), 10) is None  # 2, 5, 9, 14, ... only
 
 
 def test_padding_species_keeps_parameters_and_energy(soft, soft2d):
@@ -119,11 +121,11 @@ def test_padding_species_keeps_parameters_and_energy(soft, soft2d):
     state, params = reassigned(soft, 6)
     padded = pr.pad_species(params, 9)
     for names in (("D",), ("D", "k"), ("k", "B")):
-        labels = np.asarray(resp.theta_labels(padded, names))
+        labels = np.asarray(par.theta_labels(padded, names))
         keep = pr.used_columns(names, 6, 9)
-        assert labels[keep].tolist() == resp.theta_labels(params, names)
-        theta = np.asarray(resp.theta_of(padded, names))
-        np.testing.assert_array_equal(theta[keep], np.asarray(resp.theta_of(params, names)))
+        assert labels[keep].tolist() == par.theta_labels(params, names)
+        theta = np.asarray(par.theta_of(padded, names))
+        np.testing.assert_array_equal(theta[keep], np.asarray(par.theta_of(params, names)))
     pot = make_potential("soft_sphere")
     e = [
         float(energy(pot, state.positions, state.box, p, sp, state.pairs))
@@ -223,10 +225,10 @@ def test_directional_second_derivative_matches_second_difference(soft_jacobian):
     )
     np.testing.assert_allclose(d1, np.asarray(jac.J) @ w, rtol=0, atol=1e-10 * np.abs(d1).max())
     theta0 = np.asarray(jac.theta0)
-    contacts0 = resp.contact_set(pot, params, state)
+    contacts0 = contact_set(pot, params, state)
 
     def y(g):
-        p = resp.params_of(jnp.asarray(theta0 + g * w), params, ("D",))
+        p = par.params_of(jnp.asarray(theta0 + g * w), params, ("D",))
         r = resp.reminimize(pot, ALL, p, state, OPTIONS)
         assert r.converged and r.contacts == contacts0
         return r.y
@@ -260,7 +262,7 @@ def test_one_step_design_hits_small_target(soft_jacobian):
 def test_feature_jumps_flag_a_discontinuity_not_a_smooth_nonlinearity():
     """A smooth response, even strongly quadratic, is never a jump; a step is, at its grid
     point only; increments inside the noise floor are not."""
-    from tunable_solids.response import feature_jumps
+    from tunable_solids.studies.response.physics import feature_jumps
 
     g = np.logspace(-6, -1, 11)
     d1, d2 = np.array([1.0, -2.0]), np.array([300.0, 50.0])

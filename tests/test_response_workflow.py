@@ -26,14 +26,14 @@ from tunable_solids.config import (
     stage_settings,
     validate,
 )
-from tunable_solids.loaders_response import (
+from tunable_solids.store import PROVENANCE_KEYS
+from tunable_solids.studies.response.stages import CONTRACT
+from tunable_solids.studies.response.tables import (
     DESIGN_COLUMNS,
     LINEAR_COLUMNS,
     SINGULAR_COLUMNS,
     SVD_COLUMNS,
 )
-from tunable_solids.pipeline import PROVENANCE_KEYS
-from tunable_solids.pipeline_response import CONTRACT
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper" / "independent_response.yaml"

@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from tunable_solids import jobs, loaders, store
-from tunable_solids import pipeline_training as P
-from tunable_solids import pipeline_training_analysis as A
+from tunable_solids import jobs, store
 from tunable_solids.config import ConfigError, run_stage_settings, training_runs, validate
+from tunable_solids.studies.training import analysis as A
+from tunable_solids.studies.training import stages as P
+from tunable_solids.studies.training import tables as loaders
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper" / "design_training.yaml"

@@ -12,7 +12,8 @@ import yaml
 
 from tunable_solids import store
 from tunable_solids.config import batches, scenario_settings
-from tunable_solids.pipeline import CONTRACT, NETWORK_ARRAYS, PROVENANCE_KEYS
+from tunable_solids.store import PROVENANCE_KEYS
+from tunable_solids.studies.packings.stages import CONTRACT, NETWORK_ARRAYS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted([*ROOT.glob("config/*.yaml"), *ROOT.glob("config/paper/*.yaml")])

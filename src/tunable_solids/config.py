@@ -485,7 +485,7 @@ RESPONSE_STAGE_KEYS = {
 
 def response_defaults(sc: dict) -> dict[str, Any]:
     """The ``response`` block of a scenario with every default filled in."""
-    from .pipeline_response import n_theta_of
+    from .parameters import n_theta_of
 
     r = {**copy.deepcopy(DEFAULT_RESPONSE), **copy.deepcopy(sc["response"])}
     network = sc["potential"] == "spring_network"
@@ -528,7 +528,7 @@ def response_errors(config: dict) -> list[str]:
     for name, sc in scenarios.items():
         if "response" not in sc:
             continue
-        from .pipeline_response import n_theta_of, species_for_n_theta
+        from .parameters import n_theta_of, species_for_n_theta
 
         key = f"scenarios.{name}.response"
         r, potential = sc["response"], sc["potential"]

@@ -29,6 +29,22 @@ from . import __version__
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+#: What a stage returns for its store: ``{name: (dimension_names, array)}``.
+Arrays = dict[str, tuple[tuple[str, ...], np.ndarray]]
+
+#: Keys every store's ``provenance`` attribute carries (:func:`provenance`, ``jobs.run_stage``).
+PROVENANCE_KEYS = (
+    "config",
+    "package_version",
+    "git_commit",
+    "jax_version",
+    "jax_backend",
+    "gpu_memory",
+    "wall_time_s",
+    "created",
+    "host",
+)
+
 
 def git_commit(root: Path = REPO_ROOT) -> str:
     """Commit of the project checkout (with ``-dirty`` if modified), or ``unknown``."""
@@ -143,6 +159,11 @@ def _arrays(path: str | os.PathLike) -> tuple[zarr.Group, list[tuple[str, zarr.A
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
         return group, list(group.arrays())
+
+
+def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    """Attributes of a store without reading its arrays."""
+    return dict(zarr.open_group(Path(path), mode="r").attrs)
 
 
 def read_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

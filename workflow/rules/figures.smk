@@ -17,4 +17,4 @@ rule overview_figure:
     conda:
         CONDA_ENV
     script:
-        "../scripts/overview_figure.py"
+        "../scripts/packings/overview_figure.py"

@@ -17,7 +17,7 @@ rule generate:
     conda:
         CONDA_ENV
     script:
-        "../scripts/generate.py"
+        "../scripts/packings/generate.py"
 
 
 rule minimize:
@@ -35,7 +35,7 @@ rule minimize:
     conda:
         CONDA_ENV
     script:
-        "../scripts/minimize.py"
+        "../scripts/packings/minimize.py"
 
 
 rule measure:
@@ -53,7 +53,7 @@ rule measure:
     conda:
         CONDA_ENV
     script:
-        "../scripts/measure.py"
+        "../scripts/packings/measure.py"
 
 
 rule states_table:
@@ -66,4 +66,4 @@ rule states_table:
     conda:
         CONDA_ENV
     script:
-        "../scripts/states_table.py"
+        "../scripts/packings/states_table.py"

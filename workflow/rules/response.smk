@@ -5,7 +5,7 @@
 #                  -> sweeps.zarr (linear-regime sweeps, one-step design; sweep/design batches)
 # then the tables and figures of the study. Figures read tables and stores only.
 
-from tunable_solids.pipeline_response import batches_with
+from tunable_solids.studies.response.stages import batches_with
 
 RESPONSE_SCENARIOS = [name for name, s in SETTINGS.items() if "response" in s]
 RESPONSE_FIGURES = [
@@ -61,7 +61,7 @@ rule jacobian:
     conda:
         CONDA_ENV
     script:
-        "../scripts/jacobian.py"
+        "../scripts/response/jacobian.py"
 
 
 rule jacobian_check:
@@ -80,7 +80,7 @@ rule jacobian_check:
     conda:
         CONDA_ENV
     script:
-        "../scripts/jacobian_check.py"
+        "../scripts/response/jacobian_check.py"
 
 
 rule sweeps:
@@ -99,7 +99,7 @@ rule sweeps:
     conda:
         CONDA_ENV
     script:
-        "../scripts/sweeps.py"
+        "../scripts/response/sweeps.py"
 
 
 rule response_tables:
@@ -119,7 +119,7 @@ rule response_tables:
     conda:
         CONDA_ENV
     script:
-        "../scripts/response_tables.py"
+        "../scripts/response/response_tables.py"
 
 
 rule response_figures:
@@ -136,4 +136,4 @@ rule response_figures:
     conda:
         CONDA_ENV
     script:
-        "../scripts/response_figures.py"
+        "../scripts/response/response_figures.py"

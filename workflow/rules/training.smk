@@ -54,7 +54,7 @@ rule train:
     conda:
         CONDA_ENV
     script:
-        "../scripts/train.py"
+        "../scripts/training/train.py"
 
 
 rule validate_training:
@@ -72,7 +72,7 @@ rule validate_training:
     conda:
         CONDA_ENV
     script:
-        "../scripts/validate_training.py"
+        "../scripts/training/validate_training.py"
 
 
 rule validate_training_extra:
@@ -92,7 +92,7 @@ rule validate_training_extra:
     conda:
         CONDA_ENV
     script:
-        "../scripts/validate_training.py"
+        "../scripts/training/validate_training.py"
 
 
 rule gradient_check:
@@ -110,7 +110,7 @@ rule gradient_check:
     conda:
         CONDA_ENV
     script:
-        "../scripts/gradient_check.py"
+        "../scripts/training/gradient_check.py"
 
 
 rule bond_analysis:
@@ -128,7 +128,7 @@ rule bond_analysis:
     conda:
         CONDA_ENV
     script:
-        "../scripts/bond_analysis.py"
+        "../scripts/training/bond_analysis.py"
 
 
 rule training_table:
@@ -142,7 +142,7 @@ rule training_table:
     conda:
         CONDA_ENV
     script:
-        "../scripts/training_table.py"
+        "../scripts/training/training_table.py"
 
 
 rule training_analysis_tables:
@@ -160,7 +160,7 @@ rule training_analysis_tables:
     conda:
         CONDA_ENV
     script:
-        "../scripts/training_analysis_tables.py"
+        "../scripts/training/training_analysis_tables.py"
 
 
 rule training_figures:
@@ -178,4 +178,4 @@ rule training_figures:
     conda:
         CONDA_ENV
     script:
-        "../scripts/training_figures.py"
+        "../scripts/training/training_figures.py"
