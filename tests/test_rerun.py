@@ -32,7 +32,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tunable_solids.config import training_figure_inputs
+from tunable_solids.studies.training.config import training_figure_inputs
 
 pytestmark = pytest.mark.slow
 

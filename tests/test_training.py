@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from tunable_solids import systems
-from tunable_solids.config import training_runs
 from tunable_solids.potentials import species_params
 from tunable_solids.space import all_pairs
 from tunable_solids.studies.training import physics as T
+from tunable_solids.studies.training.config import training_runs
 from tunable_solids.studies.training.stages import checkpoint_path
 
 
@@ -66,10 +66,10 @@ def test_individual_training_reaches_threshold():
 DRIVER = """
 import json, logging, sys
 from tunable_solids import store
-from tunable_solids.studies.training import stages as pipeline_training
+from tunable_solids.studies.training import stages
 logging.basicConfig(level=logging.INFO)
 run = json.loads(sys.argv[1]); out = sys.argv[2]
-arrays, summary = pipeline_training.run_training(run, out)
+arrays, summary = stages.run_training(run, out)
 store.write_store(out, arrays, {"summary": summary})
 """
 

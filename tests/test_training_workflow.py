@@ -18,10 +18,11 @@ import pytest
 import yaml
 
 from tunable_solids import jobs, store
-from tunable_solids.config import ConfigError, run_stage_settings, training_runs, validate
+from tunable_solids.config import ConfigError, validate
 from tunable_solids.studies.training import analysis as A
 from tunable_solids.studies.training import stages as P
 from tunable_solids.studies.training import tables as loaders
+from tunable_solids.studies.training.config import run_stage_settings, training_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper" / "design_training.yaml"
@@ -297,7 +298,7 @@ def _history(mode, targets, dim=2, steps=30, m=1):
 def test_training_figures_draw_from_tables_and_stores(tmp_path):
     # Every figure function draws from data in the loaders' layout (no physics), including
     # the joint (nu, p) and the robustness figures the default config does not build.
-    from tunable_solids import figures_training as F
+    from tunable_solids.studies.training import figures as F
 
     runs, vals, success, params = _synthetic_tables()
     eps = np.logspace(-8, -1, 6)

@@ -1,4 +1,15 @@
-# Stage 1: packings. generate -> minimize -> measure, one job per scenario and seed batch.
+# Packings: generate -> minimize -> measure, one job per scenario and seed batch, then the
+# states table and the overview figure (figures read stores and tables only, never recompute
+# physics). Stage functions: tunable_solids.studies.packings (stages, tables, figures).
+
+OVERVIEW = config.get("figures", {}).get("overview", {})
+OVERVIEW_SCENARIO = OVERVIEW.get("scenario", next(iter(SETTINGS), None))
+TARGETS += (
+    [f"{RESULTS}/tables/states.csv"]
+    + expand(f"{RESULTS}/figures/overview.{{ext}}", ext=["png", "pdf"])
+    if SETTINGS
+    else []
+)
 
 
 rule generate:
@@ -67,3 +78,19 @@ rule states_table:
         CONDA_ENV
     script:
         "../scripts/packings/states_table.py"
+
+
+rule overview_figure:
+    input:
+        table=f"{RESULTS}/tables/states.csv",
+        store=f"{RESULTS}/{OVERVIEW_SCENARIO}/batch0/measured.zarr",
+    output:
+        figure_outputs(["overview"], "Packings"),
+    log:
+        f"{RESULTS}/logs/overview_figure.log",
+    params:
+        dpi=OVERVIEW.get("dpi", 150),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/packings/overview_figure.py"

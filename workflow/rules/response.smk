@@ -3,7 +3,8 @@
 #   minimized.zarr -> jacobian.zarr (AD Jacobians, SVD, rank)
 #                  -> jacobian_check.zarr (finite differences; batches holding fd_check seeds)
 #                  -> sweeps.zarr (linear-regime sweeps, one-step design; sweep/design batches)
-# then the tables and figures of the study. Figures read tables and stores only.
+# then the tables and figures of the study. Figures read tables and stores only. Stage
+# functions: tunable_solids.studies.response (stages, tables, figures).
 
 from tunable_solids.studies.response.stages import batches_with
 
@@ -38,7 +39,7 @@ RESPONSE_SWEEPS = [
     for name in RESPONSE_SCENARIOS
     for b in batches_with(SETTINGS[name], BATCHES[name], "sweeps")
 ]
-RESPONSE_TARGETS = (
+TARGETS += (
     [*RESPONSE_TABLES.values()]
     + expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=RESPONSE_FIGURES, ext=["png", "pdf"])
     if RESPONSE_SCENARIOS

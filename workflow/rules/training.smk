@@ -1,6 +1,6 @@
 # Design by training ("Designing athermal disordered solids with automatic differentiation").
-# Run ids are <group>/<label>, see tunable_solids.config.training_runs. Per run, under
-# results/training/<group>/<label>/:
+# Run ids are <group>/<label>, see tunable_solids.studies.training.config.training_runs.
+# Per run, under results/training/<group>/<label>/:
 #   run.zarr                  train (checkpointed, resumable)
 #   validation.zarr           validate_training: fresh configurations at the trained parameters
 #   validation_<name>.zarr    validate_training_extra: the group's `extra_validations`
@@ -8,12 +8,18 @@
 #   gradient_check.zarr       gradient_check: Fig. 1c (groups with analysis.gradient_check)
 #   bonds.zarr                bond_analysis: K_ij, G_ij, Fig. 1f (groups with analysis.bonds)
 # then the tables results/tables/training_{runs,validations,success,parameters}.csv and the
-# figures results/figures/training_*.{png,pdf} (tunable_solids.config.training_figure_inputs:
-# which figures the config has data for, and the stores each reads). Figures read tables and
-# stores only; the analysis stores are built because a figure needs them.
+# figures results/figures/training_*.{png,pdf} (tunable_solids.studies.training.config.
+# training_figure_inputs: which figures the config has data for, and the stores each reads).
+# Figures read tables and stores only; the analysis stores are built because a figure needs
+# them. Stage functions: tunable_solids.studies.training (stages, analysis, tables, figures).
 
-from tunable_solids.config import training_figure_inputs
+from tunable_solids.studies.training.config import (
+    run_stage_settings,
+    training_figure_inputs,
+    training_runs,
+)
 
+TRAINING_RUNS = training_runs(config)
 TRAINING_DIR = f"{RESULTS}/training"
 TRAINING_EXTRA = [
     f"{TRAINING_DIR}/{rid}/validation_{name}.zarr"
@@ -33,12 +39,17 @@ TRAINING_FIGURE_INPUTS = {
     for fig, (stores, wanted) in training_figure_inputs(TRAINING_RUNS).items()
 }
 TRAINING_FIGURES = [name for name, (_, wanted) in TRAINING_FIGURE_INPUTS.items() if wanted]
-TRAINING_TARGETS = (
+TARGETS += (
     [*TRAINING_TABLES.values()]
     + expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=TRAINING_FIGURES, ext=["png", "pdf"])
     if TRAINING_RUNS
     else []
 )
+
+
+wildcard_constraints:
+    group=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    label=r"[^/]+",
 
 
 rule train:

@@ -146,7 +146,7 @@ def singular_values(sv: pd.DataFrame):
 
 
 def linear_regime(examples: list[dict]):
-    """|dy| against gamma for up to two sweeps (see :func:`loaders_response.sweep_examples`)."""
+    """|dy| against gamma for up to two sweeps (see :func:`.tables.sweep_examples`)."""
     n = max(1, len(examples))
     fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4.5), squeeze=False)
     if not examples:

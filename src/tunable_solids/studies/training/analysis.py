@@ -359,7 +359,9 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: ``untrained`` measures the untrained ensemble average of a group's model."""
     import yaml
 
-    from tunable_solids.config import training_runs, validate
+    from tunable_solids.config import validate
+
+    from .config import training_runs
 
     parser = argparse.ArgumentParser(prog="python -m tunable_solids.studies.training.analysis")
     sub = parser.add_subparsers(dest="command", required=True)
