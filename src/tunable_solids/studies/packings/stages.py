@@ -368,7 +368,8 @@ def measure_batch(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dic
 # --------------------------------------------------------------------------- contract
 # Arrays every store of a stage carries, with their dimension names. Spring-network
 # scenarios add NETWORK_ARRAYS to every stage. The README's "Store contract" documents
-# the meaning of each; tests/test_workflow.py checks real stores against this table.
+# the meaning of each; tests/packings/test_packings_workflow.py checks real stores against
+# this table.
 _STATIC = {
     "seed": ("seed",),
     "species": ("particle",),

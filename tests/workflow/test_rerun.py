@@ -36,7 +36,7 @@ from tunable_solids.studies.training.config import training_figure_inputs
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPORT_DIR = ROOT / "workflow" / "report"
 
 BASE = {

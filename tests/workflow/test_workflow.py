@@ -1,21 +1,19 @@
-"""Workflow: dry-runs of every shipped config, and a smoke run whose stores meet the contract."""
+"""Workflow: dry-runs of every shipped config, lint and style gates, GPU requests, and stores of
+the smoke run (the ``smoke`` fixture of tests/conftest.py) that open cleanly with plain zarr.
 
-import os
+The packing stores' contract, table and figure of the same smoke run are checked in
+tests/packings/test_packings_workflow.py."""
+
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import yaml
 
-from tunable_solids import store
 from tunable_solids.config import batches, scenario_settings
-from tunable_solids.store import PROVENANCE_KEYS
-from tunable_solids.studies.packings.stages import CONTRACT, NETWORK_ARRAYS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted([*ROOT.glob("config/*.yaml"), *ROOT.glob("config/paper/*.yaml")])
 
 
@@ -33,88 +31,6 @@ def test_dry_run_lists_every_batch(config, tmp_path):
     for name in cfg["scenarios"]:
         for b in range(len(batches(scenario_settings(cfg, name)))):
             assert f"{tmp_path}/{name}/batch{b}/measured.zarr" in text
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    results = tmp_path_factory.mktemp("smoke")
-    out = snakemake(
-        "--configfile", "config/smoke.yaml", "--config", f"results={results}", timeout=1500
-    )
-    assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
-    return results, yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
-
-
-@pytest.mark.slow
-def test_smoke_stores_meet_contract(smoke):
-    results, cfg = smoke
-    for name in cfg["scenarios"]:
-        network = cfg["scenarios"][name]["potential"] == "spring_network"
-        for stage, expected in CONTRACT.items():
-            path = results / name / "batch0" / f"{stage}.zarr"
-            dims = store.dimension_names(path)
-            arrays, attrs = store.read_store(path)
-            want = {**expected, **(NETWORK_ARRAYS if network else {})}
-            for key, d in want.items():
-                assert dims.get(key) == d, f"{path}: {key} has dims {dims.get(key)}, want {d}"
-                assert arrays[key].ndim == len(d)
-            assert (
-                attrs["stage"]
-                == {"initial": "generate", "minimized": "minimize", "measured": "measure"}[stage]
-            )
-            prov = attrs["provenance"]
-            for key in PROVENANCE_KEYS:
-                assert key in prov, f"{path}: provenance lacks {key}"
-            assert prov["config"]["name"] == name
-            assert prov["x64"] is True
-            # jobs.share_gpu_memory: no preallocation unless the user set it
-            assert prov["gpu_memory"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == os.environ.get(
-                "XLA_PYTHON_CLIENT_PREALLOCATE", "false"
-            )
-        assert not list((results / name / "batch0").glob(".*tmp*")), "temporary store left"
-
-
-@pytest.mark.slow
-def test_smoke_table_and_figure(smoke):
-    results, cfg = smoke
-    table = pd.read_csv(results / "tables" / "states.csv")
-    required = [
-        "scenario",
-        "dim",
-        "N",
-        "seed",
-        "potential",
-        "energy",
-        "pressure",
-        "max_force",
-        "iterations",
-        "converged",
-        "n_rattlers",
-        "B",
-        "G",
-        "nu",
-    ]
-    assert set(required) <= set(table.columns)
-    n_states = sum(scenario_settings(cfg, s)["seeds"]["count"] for s in cfg["scenarios"])
-    assert len(table) == n_states
-    assert table["converged"].all()
-    assert (table["max_force"] <= 1e-12).all()
-    assert ((table["nu"] > -1) & (table["nu"] < 1)).all()
-    for ext in ("png", "pdf"):
-        assert (results / "figures" / f"overview.{ext}").stat().st_size > 10_000
-    for path in (results / "logs").rglob("*.log"):
-        assert path.stat().st_size > 0, f"empty job log {path}"
-
-
-@pytest.mark.slow
-def test_smoke_pressure_targets_met(smoke):
-    results, cfg = smoke
-    for name, sc in cfg["scenarios"].items():
-        if "pressure" not in sc or sc["potential"] == "spring_network":
-            continue
-        arrays, _ = store.read_store(results / name / "batch0" / "measured.zarr")
-        rtol = scenario_settings(cfg, name)["minimize"]["pressure_rtol"]
-        np.testing.assert_allclose(arrays["pressure"], sc["pressure"], rtol=rtol)
 
 
 def test_snakemake_lint_is_clean():

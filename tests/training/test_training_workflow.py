@@ -2,7 +2,7 @@
 the table columns, gradient predictiveness and the bond-level sum rules after training.
 
 The physics tests share one short training run (module fixture, N = 64 as in
-tests/test_training.py, so compiled code is shared when both run in one session).
+tests/training/test_training.py, so compiled code is shared when both run in one session).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tunable_solids.studies.training import stages as P
 from tunable_solids.studies.training import tables as loaders
 from tunable_solids.studies.training.config import run_stage_settings, training_runs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAPER = ROOT / "config" / "paper" / "design_training.yaml"
 SYSTEM = {"dim": 2, "N": 64, "potential": "harmonic_morse_xplor",
           "species": {"n_species": 2, "diameters": [0.8, 1.0]},
@@ -139,7 +139,7 @@ def test_paper_dry_run_lists_every_run(tmp_path):
 # ------------------------------------------------------------------------------ physics
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A 2-step individual run (seed 3, as tests/test_training.py) with its validation."""
+    """A 2-step individual run (seed 3, as tests/training/test_training.py) with its validation."""
     out = tmp_path_factory.mktemp("training")
     cfg = _config(
         max_steps=2,

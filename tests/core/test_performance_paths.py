@@ -5,13 +5,14 @@ speed is measured by benchmarks/, never asserted here).
 - the pair force and pair Hessian-vector kernels equal autodiff of ``energy.energy``;
 - minimizing with the cell list gives the same minimum as with the dense builder;
 - Newton-Krylov finishing reaches the same minimum as FIRE alone;
-- batched minimization / property Jacobians / training steps equal the sequential ones;
+- batched minimization equals the sequential one;
 - repeated seeds of one shape reuse the compiled minimizer.
+
+The batched training paths (property Jacobians, training steps) are checked in
+tests/training/test_training_paths.py.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +23,6 @@ from tunable_solids import minimize as mz
 from tunable_solids import space, systems
 from tunable_solids.linalg import hessian_vp
 from tunable_solids.potentials import make_potential, pair_parameters
-from tunable_solids.studies.training import physics as T
 
 
 def _sticky(n=64, seed=0):
@@ -211,43 +211,3 @@ def test_repeated_seeds_do_not_recompile():
         R0 = systems.random_positions(np.random.default_rng(s), 64, box)
         mz.minimize(pot, R0, box, params, species)
     assert mz._minimize_core._cache_size() == size
-
-
-# --------------------------------------------------------------------------- training
-def _train_setup(batch=3):
-    pot, params, species, box, _ = _sticky(64)
-    system = T.System(pot, box, np.asarray(species), params, mz.MinimizeOptions())
-    spec = T.TrainSpec("ensemble", (("nu", 0.35),), ("D", "B"), batch=batch)
-    return spec, system
-
-
-def test_evaluate_batch_equals_sequential():
-    spec, system = _train_setup()
-    theta = np.asarray(T.theta_of(system.params0, spec.names))
-    starts = T.fresh_positions(system, 5, 0, spec.batch)
-    _, v_seq, J_seq, ok_seq = T.evaluate(spec, system, theta, starts)
-    _, v_bat, J_bat, ok_bat = T.evaluate_batch(spec, system, theta, starts)
-    np.testing.assert_array_equal(ok_seq, ok_bat)
-    # CG to 1e-12 on (round-off-)different minima: agreement far below any FD tolerance
-    np.testing.assert_allclose(v_bat, v_seq, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(J_bat, J_seq, rtol=1e-7, atol=1e-9 * np.max(np.abs(J_seq)))
-
-
-def test_vectorized_train_step_equals_sequential():
-    spec, system = _train_setup(batch=2)
-    state = T.init_state(spec, system, np.zeros((0, 64, 2)))
-    s_seq, r_seq = T.train_step(spec, system, state, run_seed=1)
-    s_bat, r_bat = T.train_step(replace(spec, vectorize=True), system, state, run_seed=1)
-    assert r_bat.n_excluded == r_seq.n_excluded
-    assert r_bat.loss == pytest.approx(r_seq.loss, rel=1e-8)
-    np.testing.assert_allclose(s_bat.theta, s_seq.theta, rtol=1e-9)
-
-
-def test_batched_paths_compile_once_per_shape():
-    """jit caches of the batched property pass do not grow with new configurations."""
-    spec, system = _train_setup(batch=2)
-    theta = np.asarray(T.theta_of(system.params0, spec.names))
-    T.evaluate_batch(spec, system, theta, T.fresh_positions(system, 1, 0, 2))
-    sizes = (mz._minimize_core._cache_size(), T.property_jacobian_batch._cache_size())
-    T.evaluate_batch(spec, system, theta, T.fresh_positions(system, 1, 1, 2))
-    assert (mz._minimize_core._cache_size(), T.property_jacobian_batch._cache_size()) == sizes

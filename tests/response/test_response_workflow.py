@@ -1,9 +1,9 @@
 """Independent-response workflow: config validation, the paper config's dry-run, and a smoke
 run of the response rules of config/smoke.yaml (stores, tables, figures, rerun triggers).
 
-tests/test_workflow.py already dry-runs every config and smoke-runs config/smoke.yaml as a
-whole; here only the response targets are built (in their own results directory), so the
-checks below do not depend on test order.
+tests/workflow/test_workflow.py already dry-runs every config, and the ``smoke`` fixture
+(tests/conftest.py) runs config/smoke.yaml as a whole; here only the response targets are built
+(in their own results directory), so the checks below do not depend on test order.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tunable_solids.studies.response.tables import (
     SVD_COLUMNS,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAPER = ROOT / "config" / "paper" / "independent_response.yaml"
 SMOKE = ROOT / "config" / "smoke.yaml"
 TABLES = ["jacobian_svd", "singular_values", "linear_regime", "inverse_design"]

@@ -10,7 +10,7 @@ import yaml
 
 from tunable_solids.config import ConfigError, batches, scenario_settings, stage_settings, validate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BASE = {
     "scenarios": {
         "s": {
