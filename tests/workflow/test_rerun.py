@@ -64,7 +64,7 @@ FIGURE = {("overview_figure", f"results/figures/overview.{ext}") for ext in ("pn
 
 
 def batch_jobs(scenario: str, *stages: str, batch: int = 0) -> set[tuple[str, str]]:
-    return {(s, f"results/{scenario}/batch{batch}/{STORES[s]}.zarr") for s in stages}
+    return {(s, f"results/{scenario}/batch{batch}/{STORES[s]}.zarr/zarr.json") for s in stages}
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -6,11 +6,14 @@ tests/packings/test_packings_workflow.py."""
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import yaml
+import zarr
 
+from tunable_solids import store
 from tunable_solids.config import batches, scenario_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +34,39 @@ def test_dry_run_lists_every_batch(config, tmp_path):
     for name in cfg["scenarios"]:
         for b in range(len(batches(scenario_settings(cfg, name)))):
             assert f"{tmp_path}/{name}/batch{b}/measured.zarr" in text
+
+
+def _stores(results: Path) -> list[Path]:
+    """Every store (``*.zarr`` directory, not inside another store) under ``results``."""
+    return sorted(
+        p
+        for p in results.rglob("*.zarr")
+        if p.is_dir() and not any(q.endswith(".zarr") for q in p.relative_to(results).parts[:-1])
+    )
+
+
+@pytest.mark.slow
+def test_smoke_stores_open_without_warnings(smoke):
+    """Every store of the smoke run (all studies) opens and lists its members with plain zarr
+    without any warning, and holds nothing but zarr's own files: no foreign object such as
+    the `.snakemake_timestamp` marker Snakemake drops into `directory()` outputs (the rules
+    name a store by its zarr.json instead, workflow/rules/common.smk). The project's loaders
+    read it without warnings too."""
+    results, _ = smoke
+    paths = _stores(results)
+    assert len(paths) >= 10, paths
+    for path in paths:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            group = zarr.open_group(path, mode="r")
+            members = dict(group.members())
+            attrs = dict(group.attrs)
+            arrays, _ = store.read_store(path)
+            store.read_attrs(path / "zarr.json")
+        assert not caught, f"{path}: {[str(w.message) for w in caught]}"
+        assert members and attrs["provenance"] and set(arrays) == set(members), path
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in {*members, "zarr.json"})
+        assert not foreign, f"{path}: {foreign}"
 
 
 def test_snakemake_lint_is_clean():

@@ -14,7 +14,7 @@ TARGETS += (
 
 rule generate:
     output:
-        directory(batch_store("initial")),
+        batch_store("initial"),
     log:
         job_log("generate"),
     params:
@@ -35,7 +35,7 @@ rule minimize:
     input:
         batch_store("initial"),
     output:
-        directory(batch_store("minimized")),
+        batch_store("minimized"),
     log:
         job_log("minimize"),
     params:
@@ -53,7 +53,7 @@ rule measure:
     input:
         batch_store("minimized"),
     output:
-        directory(batch_store("measured")),
+        batch_store("measured"),
     log:
         job_log("measure"),
     params:
@@ -83,7 +83,7 @@ rule states_table:
 rule overview_figure:
     input:
         table=f"{RESULTS}/tables/states.csv",
-        store=f"{RESULTS}/{OVERVIEW_SCENARIO}/batch0/measured.zarr",
+        store=store_file(f"{RESULTS}/{OVERVIEW_SCENARIO}/batch0/measured.zarr"),
     output:
         figure_outputs(["overview"], "Packings"),
     log:

@@ -25,17 +25,17 @@ RESPONSE_FIGURE_CONFIG = config.get("figures", {}).get("response", {})
 
 
 RESPONSE_JACOBIANS = [
-    f"{RESULTS}/{name}/batch{b}/jacobian.zarr"
+    store_file(f"{RESULTS}/{name}/batch{b}/jacobian.zarr")
     for name in RESPONSE_SCENARIOS
     for b in range(len(BATCHES[name]))
 ]
 RESPONSE_CHECKS = [
-    f"{RESULTS}/{name}/batch{b}/jacobian_check.zarr"
+    store_file(f"{RESULTS}/{name}/batch{b}/jacobian_check.zarr")
     for name in RESPONSE_SCENARIOS
     for b in batches_with(SETTINGS[name], BATCHES[name], "jacobian_check")
 ]
 RESPONSE_SWEEPS = [
-    f"{RESULTS}/{name}/batch{b}/sweeps.zarr"
+    store_file(f"{RESULTS}/{name}/batch{b}/sweeps.zarr")
     for name in RESPONSE_SCENARIOS
     for b in batches_with(SETTINGS[name], BATCHES[name], "sweeps")
 ]
@@ -51,7 +51,7 @@ rule jacobian:
     input:
         batch_store("minimized"),
     output:
-        directory(batch_store("jacobian")),
+        batch_store("jacobian"),
     log:
         job_log("jacobian"),
     params:
@@ -70,7 +70,7 @@ rule jacobian_check:
         minimized=batch_store("minimized"),
         jacobian=batch_store("jacobian"),
     output:
-        directory(batch_store("jacobian_check")),
+        batch_store("jacobian_check"),
     log:
         job_log("jacobian_check"),
     params:
@@ -89,7 +89,7 @@ rule sweeps:
         minimized=batch_store("minimized"),
         jacobian=batch_store("jacobian"),
     output:
-        directory(batch_store("sweeps")),
+        batch_store("sweeps"),
     log:
         job_log("sweeps"),
     params:

@@ -22,7 +22,7 @@ from tunable_solids.studies.training.config import (
 TRAINING_RUNS = training_runs(config)
 TRAINING_DIR = f"{RESULTS}/training"
 TRAINING_EXTRA = [
-    f"{TRAINING_DIR}/{rid}/validation_{name}.zarr"
+    store_file(f"{TRAINING_DIR}/{rid}/validation_{name}.zarr")
     for rid, r in TRAINING_RUNS.items()
     for name in r["extra_validations"]
 ]
@@ -54,7 +54,7 @@ wildcard_constraints:
 
 rule train:
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr"),
+        run_store("run"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/train.log",
     params:
@@ -70,9 +70,9 @@ rule train:
 
 rule validate_training:
     input:
-        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+        run_store("run"),
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/validation.zarr"),
+        run_store("validation"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/validate.log",
     params:
@@ -88,9 +88,9 @@ rule validate_training:
 
 rule validate_training_extra:
     input:
-        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+        run_store("run"),
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/validation_{{name}}.zarr"),
+        run_store("validation_{name}"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/validate_{{name}}.log",
     params:
@@ -108,9 +108,9 @@ rule validate_training_extra:
 
 rule gradient_check:
     input:
-        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+        run_store("run"),
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/gradient_check.zarr"),
+        run_store("gradient_check"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/gradient_check.log",
     params:
@@ -126,9 +126,9 @@ rule gradient_check:
 
 rule bond_analysis:
     input:
-        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+        run_store("run"),
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/bonds.zarr"),
+        run_store("bonds"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/bonds.log",
     params:
@@ -144,8 +144,8 @@ rule bond_analysis:
 
 rule training_table:
     input:
-        runs=[f"{TRAINING_DIR}/{rid}/run.zarr" for rid in TRAINING_RUNS],
-        validations=[f"{TRAINING_DIR}/{rid}/validation.zarr" for rid in TRAINING_RUNS],
+        runs=[store_file(f"{TRAINING_DIR}/{rid}/run.zarr") for rid in TRAINING_RUNS],
+        validations=[store_file(f"{TRAINING_DIR}/{rid}/validation.zarr") for rid in TRAINING_RUNS],
     output:
         TRAINING_TABLES["runs"],
     log:
@@ -159,8 +159,8 @@ rule training_table:
 rule training_analysis_tables:
     input:
         runs_table=TRAINING_TABLES["runs"],
-        runs=[f"{TRAINING_DIR}/{rid}/run.zarr" for rid in TRAINING_RUNS],
-        validations=[f"{TRAINING_DIR}/{rid}/validation.zarr" for rid in TRAINING_RUNS]
+        runs=[store_file(f"{TRAINING_DIR}/{rid}/run.zarr") for rid in TRAINING_RUNS],
+        validations=[store_file(f"{TRAINING_DIR}/{rid}/validation.zarr") for rid in TRAINING_RUNS]
         + TRAINING_EXTRA,
     output:
         validations=TRAINING_TABLES["validations"],
@@ -177,7 +177,9 @@ rule training_analysis_tables:
 rule training_figures:
     input:
         **TRAINING_TABLES,
-        stores=sorted({p for fig in TRAINING_FIGURES for p in TRAINING_FIGURE_INPUTS[fig][0]}),
+        stores=sorted(
+            {store_file(p) for fig in TRAINING_FIGURES for p in TRAINING_FIGURE_INPUTS[fig][0]}
+        ),
     output:
         figure_outputs(TRAINING_FIGURES, "Design by training"),
     log:

@@ -124,7 +124,7 @@ def _load_checkpoint(path: Path, template: T.TrainState):
 def checkpoint_path(output: str | Path) -> Path:
     """Where a run's checkpoint lives: beside the final store, invisible to Snakemake. A
     checkpoint whose replacement was interrupted is restored first (:func:`store.recover`)."""
-    output = Path(output)
+    output = store.store_path(output)
     return store.recover(output.with_name(f".{output.name}.checkpoint"))
 
 
@@ -210,7 +210,7 @@ def run_training(run: dict, output: str) -> tuple[Arrays, dict]:
 def finish(output: str) -> None:
     """Remove a run's checkpoint once its final store exists."""
     ckpt = checkpoint_path(output)
-    if Path(output).exists() and ckpt.exists():
+    if (store.store_path(output) / store.STORE_FILE).exists() and ckpt.exists():
         import shutil
 
         shutil.rmtree(ckpt)

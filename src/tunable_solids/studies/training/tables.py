@@ -223,7 +223,7 @@ def training_parameters_table(run_paths: list[str]) -> pd.DataFrame:
 
     rows = []
     for path in run_paths:
-        group = zarr.open_group(path, mode="r")
+        group = zarr.open_group(store.store_path(path), mode="r")
         attrs = dict(group.attrs)
         run, summ = attrs["provenance"]["config"], attrs["summary"]
         theta = np.asarray(group["theta"][...])
