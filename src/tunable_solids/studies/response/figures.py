@@ -1,7 +1,7 @@
 """Figures of the independent-response study, drawn from its tables and stores only.
 
 - :func:`rank_vs_n_theta`: rank(J) against n_theta per scenario and feature set, disordered
-  and crystal, with an inset scaled by n_y (paper Fig. 1);
+  and crystal, and the same scaled by n_y (paper Fig. 1 with its inset as panel b);
 - :func:`singular_values`: all singular values per scenario at the reference n_theta,
   crystals shaded (Fig. 2);
 - :func:`linear_regime`: |dy| against gamma with the linear and quadratic predictions and
@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -40,26 +41,27 @@ def _empty(ax, text: str) -> None:
 
 
 def rank_vs_n_theta(svd: pd.DataFrame):
-    """rank(J) against n_theta for every (scenario, feature set) with several n_theta
-    (all of them if none has); inset: both scaled by n_y, where full independence is the
-    single curve min(1, n_theta / n_y)."""
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    """(a) rank(J) against n_theta for every (scenario, feature set) with several n_theta
+    (all of them if none has), n_theta on a logarithmic axis so that species parameters (a few
+    to tens) and spring networks (one parameter per bond, hundreds) are all readable; (b) both
+    scaled by n_y, where full independence is the single curve min(1, n_theta / n_y)."""
+    fig, (ax, scaled) = plt.subplots(1, 2, figsize=(12, 6.6))
     ok = svd[svd["converged"].astype(bool)]
     groups = list(ok.groupby(["scenario", "features"], sort=False))
     multi = [g for g in groups if g[1]["n_theta"].nunique() > 1]
     groups = multi or groups
     if not groups:
         _empty(ax, "no Jacobians")
+        _empty(scaled, "no Jacobians")
         return fig
-    inset = ax.inset_axes([0.62, 0.1, 0.35, 0.35])
-    top = 0
+    x_all, r_all, top = [], [], 0.0
     for k, ((scenario, features), g) in enumerate(groups):
         first = g.iloc[0]
         n_y = int(first["n_y"])
         stats = g.groupby("n_theta")["rank"].agg(["mean", "min", "max"]).reset_index()
         x = stats["n_theta"].to_numpy(float)
         y = stats["mean"].to_numpy(float)
-        err = [y - stats["min"].to_numpy(float), stats["max"].to_numpy(float) - y]
+        err = np.array([y - stats["min"].to_numpy(float), stats["max"].to_numpy(float) - y])
         style = {
             "marker": _marker(first["structure"], int(first["dim"])),
             "color": _color(features, k),
@@ -70,28 +72,46 @@ def rank_vs_n_theta(svd: pd.DataFrame):
         }
         label = f"{scenario}: {features} ($n_y$ = {n_y}, {int(first['dim'])}D {first['structure']})"
         ax.errorbar(x, y, yerr=err, capsize=2, label=label, **style)
-        inset.plot(x / n_y, y / n_y, **{**style, "ms": 3})
-        top = max(top, x.max())
-    grid = np.linspace(0, top, 200)
+        scaled.errorbar(x / n_y, y / n_y, yerr=err / n_y, capsize=2, **{**style, "ms": 4})
+        x_all.append(x)
+        r_all.append(x / n_y)
+        top = max(top, float(stats["max"].max()))
+    x_all, r_all = np.concatenate(x_all), np.concatenate(r_all)
+    lo, hi = x_all.min() / 1.4, x_all.max() * 1.4
+    grid = np.geomspace(lo, hi, 200)
     ax.plot(grid, grid, "k:", lw=0.8, label="rank = $n_\\theta$")
-    xs = np.linspace(0, 2.5, 200)
-    inset.plot(xs, np.minimum(1, xs), "k:", lw=0.8)
-    inset.set_xlim(0, 2.5)
-    inset.set_ylim(0, 1.15)
-    inset.set_xlabel("$n_\\theta / n_y$", fontsize=8)
-    inset.set_ylabel("rank$(J) / n_y$", fontsize=8)
-    inset.tick_params(labelsize=7)
-    ax.set_xlabel("number of parameters $n_\\theta$")
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(0, 1.15 * top)
+    ax.set_xlabel("number of parameters $n_\\theta$ (log scale)")
     ax.set_ylabel("rank$(J)$")
-    ax.set_xlim(0, top * 1.05)
-    ax.set_ylim(0, None)
-    ax.legend(fontsize=6.5, loc="upper left")
-    ax.set_title(
+    ax.set_title("a  rank against $n_\\theta$", loc="left", fontsize=9)
+    r_lo, r_hi = min(r_all.min(), 0.5) / 1.4, max(r_all.max(), 2.0) * 1.4
+    xs = np.geomspace(r_lo, r_hi, 200)
+    scaled.plot(xs, np.minimum(1, xs), "k:", lw=0.8, label="full independence")
+    scaled.set_xscale("log")
+    scaled.set_xlim(r_lo, r_hi)
+    scaled.set_ylim(0, 1.15)
+    scaled.set_xlabel("$n_\\theta / n_y$ (log scale)")
+    scaled.set_ylabel("rank$(J) / n_y$")
+    scaled.set_title(
+        "b  scaled by $n_y$: full independence is min$(1, n_\\theta / n_y)$", loc="left", fontsize=9
+    )
+    for a in (ax, scaled):
+        a.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        a.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        a.grid(alpha=0.3, which="both", lw=0.4)
+    handles, labels = ax.get_legend_handles_labels()
+    ncol = 3
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
+    rows = -(-len(labels) // ncol)
+    fig.suptitle(
         "Independent response: rank of $J = dy/d\\theta$ (mean over seeds, bars: min-max)\n"
         "diamonds 2D / circles 3D disordered, open triangles crystals",
         fontsize=9,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03 * rows + 0.01, 1, 1))
     return fig
 
 

@@ -488,8 +488,9 @@ def ensemble(
 ):
     """(a) noisy ensemble loss of an example run with its validated loss (green: validation
     at the training N, purple: at a larger N); (b) parameter traces of the runs with the same
-    target and n_sp (thick: example); (c) validated <nu> vs nu* per n_sp; (d) final
-    parameters vs nu* (mean over runs; open circles: initial)."""
+    target and n_sp (thick: example); (c) validated <nu> vs nu* per n_sp, with the target
+    <nu> = nu* (dotted, crosses) in range; (d) final parameters vs nu* (mean over runs; open
+    circles: initial)."""
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
     hs = [h for h in histories if h["run"]["mode"] == "ensemble"]
     ax = axes[0]
@@ -565,8 +566,13 @@ def ensemble(
                 marker="o" if n_sp == t["n_species"].min() else "^",
             )
         _initial_line(ax, t)
-        lo, hi = t["target"].min(), t["target"].max()
-        _diagonal(ax, lo, hi)
+        # The target <nu> = nu* across the whole x-range (one target alone would be a
+        # zero-length diagonal) and a cross at each target; y autoscales to include them.
+        x0, x1 = ax.get_xlim()
+        ax.plot([x0, x1], [x0, x1], "k:", lw=0.8, label=r"target $\langle\nu\rangle = \nu^*$")
+        targets = np.unique(t["target"].to_numpy(float))
+        ax.plot(targets, targets, "kx", ms=7, mew=1.2)
+        ax.set_xlim(x0, x1)
         ax.set_xlabel(r"target $\nu^*$")
         ax.set_ylabel(r"validated $\langle\nu\rangle$")
         ax.legend(fontsize=6)
