@@ -3,7 +3,7 @@
 State: a minimum (max|F| <= 1e-12, Newton-polished) of 2D harmonic_morse_xplor, N = 368
 (training-paper settings, 2 species: theta = (D_0, D_1, B_00, B_01, B_11)).
 
-Project: ``training.property_jacobian`` (implicit derivative of the minimum via
+Project: ``studies.training.physics.property_jacobian`` (implicit derivative of the minimum via
 ``implicit.at_minimum``, matrix-free elastic tensor, CG tolerance 1e-12 everywhere).
 
 Baseline, a straightforward implementation with the libraries' defaults: the energy with

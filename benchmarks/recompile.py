@@ -6,7 +6,7 @@ compilation; tracing and lowering durations are summed as compile time too).
 Project, 2D harmonic-Morse N = 368 (training-paper settings), one call per seed:
 
 - ``minimize`` from random positions, seeds 0..K-1;
-- ``training.evaluate`` (minimize + nu + gradient), seeds 0..K-1;
+- ``studies.training.physics.evaluate`` (minimize + nu + gradient), seeds 0..K-1;
 - ``minimize.minimize_batch`` of 4 configurations, batches 0..2;
 - ``protocols.prepare_at_pressure`` (2D soft spheres, N = 128, p = 0.1: the box is
   rescaled several times per seed), seeds 0..2.
