@@ -6,10 +6,8 @@ from snakemake.utils import min_version
 from tunable_solids.config import (
     ConfigError,
     batches,
-    run_stage_settings,
     scenario_settings,
     stage_settings,
-    training_runs,
     validate,
 )
 
@@ -39,19 +37,18 @@ GPUS = config.get("cluster", {}).get("gpus_per_job", 0)
 GPU_MODEL = config.get("cluster", {}).get("gpu_model", "") if GPUS else ""
 SETTINGS = {name: scenario_settings(config, name) for name in config.get("scenarios", {})}
 BATCHES = {name: batches(s) for name, s in SETTINGS.items()}
-TRAINING_RUNS = training_runs(config)
+# Every study's rule file appends the tables and figures it builds (rule all's inputs).
+TARGETS = []
 
 
 wildcard_constraints:
     scenario="|".join(SETTINGS) or "no-scenarios",
     batch=r"\d+",
-    group=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    label=r"[^/]+",
 
 
+# One rule file per study (workflow/rules/<study>.smk); common.smk holds the path helpers.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/packings.smk"
-include: "workflow/rules/figures.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/response.smk"
 
@@ -59,8 +56,4 @@ include: "workflow/rules/response.smk"
 rule all:
     default_target: True
     input:
-        [f"{RESULTS}/tables/states.csv"] if SETTINGS else [],
-        expand(f"{RESULTS}/figures/overview.{{ext}}", ext=["png", "pdf"]) if SETTINGS else [],
-        [f"{RESULTS}/tables/training_runs.csv"] if TRAINING_RUNS else [],
-        TRAINING_TARGETS,
-        RESPONSE_TARGETS,
+        TARGETS,

@@ -210,7 +210,7 @@ class JaxoptJaxMDGradient:
         from jax_md import space as jspace
         from jaxopt.implicit_diff import custom_root
 
-        from tunable_solids.response import params_of, theta_of
+        from tunable_solids.parameters import params_of, theta_of
 
         self.system = system
         box = jnp.asarray(system.box)

@@ -4,10 +4,11 @@ minimum (implicit differentiation), the ensemble loss and one RMSProp update.
 
 Sides, interleaved on the same configurations (seeded by run seed and step):
 
-- ``sequential`` (the project's default ``training.train_step``): configurations one by one;
-- ``batched`` (``training.train_step`` with ``TrainSpec.vectorize``): one vectorized
-  minimization of the 8 and one vectorized property/gradient pass (``minimize.minimize_batch``,
-  ``training.property_jacobian_batch``);
+- ``sequential`` (the project's default ``train_step`` of ``studies.training.physics``):
+  configurations one by one;
+- ``batched`` (``train_step`` with ``TrainSpec.vectorize``): one vectorized minimization of
+  the 8 and one vectorized property/gradient pass (``minimize.minimize_batch``,
+  ``studies.training.physics.property_jacobian_batch``);
 - ``baseline``: the sum, over the 8 configurations, of the baselines of benchmarks/minimize.py
   (jax-md FIRE, dt_start 1e-3, dt_max 0.1) and benchmarks/gradient.py (jaxopt custom_root +
   jax-md athermal_moduli, default tolerances) on the jax-md minimum.
@@ -28,8 +29,8 @@ import numpy as np  # noqa: E402
 from _common import QUICK, interleaved_many, summary, write  # noqa: E402
 from _systems import JaxMD, JaxoptJaxMDGradient, sticky  # noqa: E402
 
-from tunable_solids import training as T  # noqa: E402
 from tunable_solids.minimize import MinimizeOptions  # noqa: E402
+from tunable_solids.studies.training import physics as T  # noqa: E402
 
 BATCH = 2 if QUICK else 8
 REPEATS = 1 if QUICK else 3

@@ -3,7 +3,7 @@
 State: a minimum (max|F| <= 1e-12, Newton-polished) of 2D harmonic_morse_xplor, N = 368
 (training-paper settings, 2 species: theta = (D_0, D_1, B_00, B_01, B_11)).
 
-Project: ``training.property_jacobian`` (implicit derivative of the minimum via
+Project: ``studies.training.physics.property_jacobian`` (implicit derivative of the minimum via
 ``implicit.at_minimum``, matrix-free elastic tensor, CG tolerance 1e-12 everywhere).
 
 Baseline, a straightforward implementation with the libraries' defaults: the energy with
@@ -37,10 +37,10 @@ from _systems import JaxoptJaxMDGradient, sticky  # noqa: E402
 
 from tunable_solids import mechanics as mech  # noqa: E402
 from tunable_solids.minimize import minimize, polish  # noqa: E402
+from tunable_solids.parameters import params_of, theta_of  # noqa: E402
 from tunable_solids.potentials import pair_parameters  # noqa: E402
-from tunable_solids.response import params_of, theta_of  # noqa: E402
 from tunable_solids.space import pair_vectors  # noqa: E402
-from tunable_solids.training import property_jacobian  # noqa: E402
+from tunable_solids.studies.training.physics import property_jacobian  # noqa: E402
 
 REPEATS = 3 if QUICK else 7
 NAMES = ("D", "B")

@@ -5,10 +5,10 @@ State: 3D 1:1.4 bidisperse soft spheres, N = 256, packing fraction 0.70, minimiz
 max|F| <= 1e-12 and Newton-polished; particles reassigned at random to 32 species (each of
 one size; ``systems.reassign_species``), theta = the 32 species diameters.
 
-Project: ``response.jacobian`` (implicit differentiation, reverse mode since 32 > 21, CG
-1e-12). Baseline: ``response.jacobian_fd``, central differences of re-minimized (and
-Newton-polished) features, Richardson-extrapolated over steps h and h/2 (128
-re-minimizations; step 1e-4 relative). Agreement: ``max |J_AD - J_FD| / max |J_AD|`` over
+Project: ``studies.response.physics.jacobian`` (implicit differentiation, reverse mode since
+32 > 21, CG 1e-12). Baseline: ``studies.response.physics.jacobian_fd``, central differences
+of re-minimized (and Newton-polished) features, Richardson-extrapolated over steps h and h/2
+(128 re-minimizations; step 1e-4 relative). Agreement: ``max |J_AD - J_FD| / max |J_AD|`` over
 the columns whose re-minimizations kept the contact network (target <= 1e-5).
 """
 
@@ -27,7 +27,8 @@ from _systems import soft  # noqa: E402
 from tunable_solids import mechanics as mech  # noqa: E402
 from tunable_solids import systems  # noqa: E402
 from tunable_solids.minimize import MinimizeOptions, minimize, polish  # noqa: E402
-from tunable_solids.response import FeatureSpec, State, jacobian, jacobian_fd  # noqa: E402
+from tunable_solids.preparation import State  # noqa: E402
+from tunable_solids.studies.response.physics import FeatureSpec, jacobian, jacobian_fd  # noqa: E402
 
 N_THETA = 8 if QUICK else 32
 AD_REPEATS = 3 if QUICK else 5

@@ -6,7 +6,7 @@ compilation; tracing and lowering durations are summed as compile time too).
 Project, 2D harmonic-Morse N = 368 (training-paper settings), one call per seed:
 
 - ``minimize`` from random positions, seeds 0..K-1;
-- ``training.evaluate`` (minimize + nu + gradient), seeds 0..K-1;
+- ``studies.training.physics.evaluate`` (minimize + nu + gradient), seeds 0..K-1;
 - ``minimize.minimize_batch`` of 4 configurations, batches 0..2;
 - ``protocols.prepare_at_pressure`` (2D soft spheres, N = 128, p = 0.1: the box is
   rescaled several times per seed), seeds 0..2.
@@ -34,9 +34,9 @@ from _common import QUICK, Timer, write  # noqa: E402
 from _systems import JaxMD, soft, sticky  # noqa: E402
 
 from tunable_solids import systems  # noqa: E402
-from tunable_solids import training as T  # noqa: E402
 from tunable_solids.minimize import MinimizeOptions, minimize, minimize_batch  # noqa: E402
 from tunable_solids.protocols import prepare_at_pressure  # noqa: E402
+from tunable_solids.studies.training import physics as T  # noqa: E402
 
 K = 3 if QUICK else 5
 

@@ -11,8 +11,8 @@ N = 256 ... 8192. Each size runs in a fresh subprocess (``--worker dim N``), whi
 - ``elastic``: the relaxed elastic tensor (matrix-free CG to 1e-12, multigrid-preconditioned
   from ``multigrid.MIN_PARTICLES`` particles, as in the workflow), and ``elastic_plain``
   the same with plain CG (not part of the total; shows what the preconditioner gains);
-- ``gradient``: nu and d nu / d theta through the minimum (``training.property_jacobian``,
-  preconditioned like ``elastic``);
+- ``gradient``: nu and d nu / d theta through the minimum (``studies.training.physics.
+  property_jacobian``, preconditioned like ``elastic``);
 - the process's peak resident set size (``ru_maxrss``) after all three.
 
 Compile time is measured separately (JAX monitoring events of tracing, lowering and XLA
@@ -54,8 +54,8 @@ def worker(dim: int, n: int) -> dict:
     from tunable_solids import mechanics as mech
     from tunable_solids.minimize import minimize
     from tunable_solids.multigrid import plan_for
-    from tunable_solids.response import theta_of
-    from tunable_solids.training import property_jacobian
+    from tunable_solids.parameters import theta_of
+    from tunable_solids.studies.training.physics import property_jacobian
 
     compile_time = [0.0]
 

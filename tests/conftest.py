@@ -1,4 +1,4 @@
-"""Shared fixtures and numerical helpers of the physics test suite.
+"""Shared fixtures and numerical helpers of the test suite (tests/<area>/test_*.py).
 
 Every packing is minimized once per test session (session-scoped fixtures) and reused by
 test_mechanics, test_minimize, test_implicit and test_systems. Helpers that several test
@@ -13,17 +13,24 @@ States (all N = 64, seeds fixed; the physical parameters follow the two papers):
 - ``morse2d``:         2D harmonic_morse (a = 50, k = 1, B = 1e-3) at packing fraction 0.90.
 - ``soft3d``:          3D soft spheres at packing fraction 0.70.
 - ``triangular_network`` / ``fcc_network``: perfect crystals with nearest-neighbour springs.
+
+Workflow: ``smoke`` runs config/smoke.yaml once per session (every study, a few minutes) into
+a temporary results directory; tests/packings and tests/workflow check its outputs.
 """
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import yaml
 
 import tunable_solids  # noqa: F401  (enables float64 before any JAX array exists)
 from tunable_solids import mechanics, potentials, space, systems
@@ -274,3 +281,18 @@ def fd_tools():
     tools.make_network = make_network
     tools.options = FD_OPTIONS
     return tools
+
+
+# ------------------------------------------------------------------------------ workflow
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """``(results directory, config)`` of one finished run of config/smoke.yaml."""
+    results = tmp_path_factory.mktemp("smoke")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/smoke.yaml",
+           "--config", f"results={results}"]  # fmt: skip
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
+    return results, yaml.safe_load((ROOT / "config/smoke.yaml").read_text())

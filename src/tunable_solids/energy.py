@@ -99,7 +99,7 @@ def pair_hessian_vp(potential: Potential, R: Array, box: Array, pairs: Pairs, pp
     a product costs one gather/scatter pass. A CG solve to 1e-12 with it was measured 2.7x
     (2D harmonic-Morse, N = 368) and 3.7x (3D soft spheres, N = 256) faster than with
     forward-over-reverse differentiation of :func:`energy`; the products agree to round-off
-    (tests/test_performance_paths.py). Differentiable in ``R``, ``box`` and ``pp``.
+    (tests/core/test_performance_paths.py). Differentiable in ``R``, ``box`` and ``pp``.
     """
     a, b, n = _stiffness_coefficients(potential, R, box, pairs, pp)
 

@@ -1,6 +1,9 @@
 """Zarr v3 stores: named arrays plus provenance, written atomically.
 
-A store is a directory ``<name>.zarr`` holding one zarr group. Every array has
+A store is a directory ``<name>.zarr`` holding one zarr group and nothing else (the workflow's
+rules name a store by its group metadata file ``<name>.zarr/zarr.json``, so Snakemake never
+drops its ``.snakemake_timestamp`` marker of directory outputs into it; every function here
+accepts either path, :func:`store_path`). Every array has
 ``dimension_names``; the group attributes hold ``provenance`` (see :func:`provenance`)
 and any stage-specific summary. :func:`write_store` builds the store under a temporary
 sibling path and renames it into place, so an interrupted job never leaves a store that
@@ -17,7 +20,6 @@ import platform
 import shutil
 import subprocess
 import uuid
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,33 @@ import zarr
 from . import __version__
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: The group metadata file of a store: the file the workflow's rules name as a store's
+#: output and input (workflow/rules/common.smk, ``store_file``).
+STORE_FILE = "zarr.json"
+
+#: What a stage returns for its store: ``{name: (dimension_names, array)}``.
+Arrays = dict[str, tuple[tuple[str, ...], np.ndarray]]
+
+#: Keys every store's ``provenance`` attribute carries (:func:`provenance`, ``jobs.run_stage``).
+PROVENANCE_KEYS = (
+    "config",
+    "package_version",
+    "git_commit",
+    "jax_version",
+    "jax_backend",
+    "gpu_memory",
+    "wall_time_s",
+    "created",
+    "host",
+)
+
+
+def store_path(path: str | os.PathLike) -> Path:
+    """The store directory named by ``path``: ``path`` itself, or the directory of the store's
+    ``zarr.json`` (the form the workflow's rules use)."""
+    path = Path(path)
+    return path.parent if path.name == STORE_FILE else path
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
@@ -88,8 +117,12 @@ def write_store(
     arrays: Mapping[str, tuple[tuple[str, ...], np.ndarray]],
     attrs: Mapping[str, Any],
 ) -> Path:
-    """Write ``{name: (dimension_names, array)}`` and ``attrs`` to ``path`` atomically."""
-    path = Path(path)
+    """Write ``{name: (dimension_names, array)}`` and ``attrs`` to ``path`` atomically.
+
+    ``path`` is the store directory or its ``zarr.json`` (:func:`store_path`); an existing
+    store (or the empty directory Snakemake creates for the ``zarr.json`` output) is replaced.
+    """
+    path = store_path(path)
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
@@ -137,12 +170,13 @@ def recover(path: str | os.PathLike) -> Path:
 
 
 def _arrays(path: str | os.PathLike) -> tuple[zarr.Group, list[tuple[str, zarr.Array]]]:
-    group = zarr.open_group(Path(path), mode="r")
-    # Snakemake drops a `.snakemake_timestamp` file into directory outputs; zarr warns
-    # about the foreign object while listing members, which is harmless.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
-        return group, list(group.arrays())
+    group = zarr.open_group(store_path(path), mode="r")
+    return group, list(group.arrays())
+
+
+def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
+    """Attributes of a store without reading its arrays."""
+    return dict(zarr.open_group(store_path(path), mode="r").attrs)
 
 
 def read_store(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

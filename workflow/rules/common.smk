@@ -4,9 +4,19 @@
 CONDA_ENV = f"../../envs/{config.get('cluster', {}).get('conda_env', 'cpu')}.yaml"
 
 
+def store_file(store):
+    """What rules name as a store's output and input: its group metadata file
+    `<store>.zarr/zarr.json`, not `directory(<store>.zarr)`. Snakemake drops a
+    `.snakemake_timestamp` marker into directory outputs, which zarr reports as a foreign
+    object whenever the store's members are listed; zarr.json is written with the rest of the
+    store (one atomic rename, tunable_solids.store.write_store) and carries the mtime that
+    decides reruns. Scripts and loaders accept either path (tunable_solids.store.store_path)."""
+    return f"{store}/zarr.json"
+
+
 def batch_store(stage):
-    """Path pattern of a per-batch store of `stage` (generate: initial, ...)."""
-    return f"{RESULTS}/{{scenario}}/batch{{batch}}/{stage}.zarr"
+    """Path pattern of a per-batch store of `stage` (generate: initial, ...), as `store_file`."""
+    return store_file(f"{RESULTS}/{{scenario}}/batch{{batch}}/{stage}.zarr")
 
 
 def job_log(stage):
@@ -24,7 +34,7 @@ def batch_seeds(wc):
 def all_batch_stores(stage, scenarios=None):
     names = SETTINGS if scenarios is None else scenarios
     return [
-        f"{RESULTS}/{name}/batch{b}/{stage}.zarr"
+        store_file(f"{RESULTS}/{name}/batch{b}/{stage}.zarr")
         for name in names
         for b in range(len(BATCHES[name]))
     ]
@@ -42,6 +52,11 @@ def figure_outputs(names, category, exts=("png", "pdf")):
             caption = f"../report/{name}.rst"
             files.append(report(path, caption=caption, category=category, labels=labels))
     return files
+
+
+def run_store(name):
+    """Path pattern of a store of one training run (run, validation, ...), as `store_file`."""
+    return store_file(f"{RESULTS}/training/{{group}}/{{label}}/{name}.zarr")
 
 
 def run_of(wc):

@@ -1,9 +1,20 @@
-# Stage 1: packings. generate -> minimize -> measure, one job per scenario and seed batch.
+# Packings: generate -> minimize -> measure, one job per scenario and seed batch, then the
+# states table and the overview figure (figures read stores and tables only, never recompute
+# physics). Stage functions: tunable_solids.studies.packings (stages, tables, figures).
+
+OVERVIEW = config.get("figures", {}).get("overview", {})
+OVERVIEW_SCENARIO = OVERVIEW.get("scenario", next(iter(SETTINGS), None))
+TARGETS += (
+    [f"{RESULTS}/tables/states.csv"]
+    + expand(f"{RESULTS}/figures/overview.{{ext}}", ext=["png", "pdf"])
+    if SETTINGS
+    else []
+)
 
 
 rule generate:
     output:
-        directory(batch_store("initial")),
+        batch_store("initial"),
     log:
         job_log("generate"),
     params:
@@ -17,14 +28,14 @@ rule generate:
     conda:
         CONDA_ENV
     script:
-        "../scripts/generate.py"
+        "../scripts/packings/generate.py"
 
 
 rule minimize:
     input:
         batch_store("initial"),
     output:
-        directory(batch_store("minimized")),
+        batch_store("minimized"),
     log:
         job_log("minimize"),
     params:
@@ -35,14 +46,14 @@ rule minimize:
     conda:
         CONDA_ENV
     script:
-        "../scripts/minimize.py"
+        "../scripts/packings/minimize.py"
 
 
 rule measure:
     input:
         batch_store("minimized"),
     output:
-        directory(batch_store("measured")),
+        batch_store("measured"),
     log:
         job_log("measure"),
     params:
@@ -53,7 +64,7 @@ rule measure:
     conda:
         CONDA_ENV
     script:
-        "../scripts/measure.py"
+        "../scripts/packings/measure.py"
 
 
 rule states_table:
@@ -66,4 +77,20 @@ rule states_table:
     conda:
         CONDA_ENV
     script:
-        "../scripts/states_table.py"
+        "../scripts/packings/states_table.py"
+
+
+rule overview_figure:
+    input:
+        table=f"{RESULTS}/tables/states.csv",
+        store=store_file(f"{RESULTS}/{OVERVIEW_SCENARIO}/batch0/measured.zarr"),
+    output:
+        figure_outputs(["overview"], "Packings"),
+    log:
+        f"{RESULTS}/logs/overview_figure.log",
+    params:
+        dpi=OVERVIEW.get("dpi", 150),
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/packings/overview_figure.py"

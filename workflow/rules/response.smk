@@ -3,9 +3,10 @@
 #   minimized.zarr -> jacobian.zarr (AD Jacobians, SVD, rank)
 #                  -> jacobian_check.zarr (finite differences; batches holding fd_check seeds)
 #                  -> sweeps.zarr (linear-regime sweeps, one-step design; sweep/design batches)
-# then the tables and figures of the study. Figures read tables and stores only.
+# then the tables and figures of the study. Figures read tables and stores only. Stage
+# functions: tunable_solids.studies.response (stages, tables, figures).
 
-from tunable_solids.pipeline_response import batches_with
+from tunable_solids.studies.response.stages import batches_with
 
 RESPONSE_SCENARIOS = [name for name, s in SETTINGS.items() if "response" in s]
 RESPONSE_FIGURES = [
@@ -24,21 +25,21 @@ RESPONSE_FIGURE_CONFIG = config.get("figures", {}).get("response", {})
 
 
 RESPONSE_JACOBIANS = [
-    f"{RESULTS}/{name}/batch{b}/jacobian.zarr"
+    store_file(f"{RESULTS}/{name}/batch{b}/jacobian.zarr")
     for name in RESPONSE_SCENARIOS
     for b in range(len(BATCHES[name]))
 ]
 RESPONSE_CHECKS = [
-    f"{RESULTS}/{name}/batch{b}/jacobian_check.zarr"
+    store_file(f"{RESULTS}/{name}/batch{b}/jacobian_check.zarr")
     for name in RESPONSE_SCENARIOS
     for b in batches_with(SETTINGS[name], BATCHES[name], "jacobian_check")
 ]
 RESPONSE_SWEEPS = [
-    f"{RESULTS}/{name}/batch{b}/sweeps.zarr"
+    store_file(f"{RESULTS}/{name}/batch{b}/sweeps.zarr")
     for name in RESPONSE_SCENARIOS
     for b in batches_with(SETTINGS[name], BATCHES[name], "sweeps")
 ]
-RESPONSE_TARGETS = (
+TARGETS += (
     [*RESPONSE_TABLES.values()]
     + expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=RESPONSE_FIGURES, ext=["png", "pdf"])
     if RESPONSE_SCENARIOS
@@ -50,7 +51,7 @@ rule jacobian:
     input:
         batch_store("minimized"),
     output:
-        directory(batch_store("jacobian")),
+        batch_store("jacobian"),
     log:
         job_log("jacobian"),
     params:
@@ -61,7 +62,7 @@ rule jacobian:
     conda:
         CONDA_ENV
     script:
-        "../scripts/jacobian.py"
+        "../scripts/response/jacobian.py"
 
 
 rule jacobian_check:
@@ -69,7 +70,7 @@ rule jacobian_check:
         minimized=batch_store("minimized"),
         jacobian=batch_store("jacobian"),
     output:
-        directory(batch_store("jacobian_check")),
+        batch_store("jacobian_check"),
     log:
         job_log("jacobian_check"),
     params:
@@ -80,7 +81,7 @@ rule jacobian_check:
     conda:
         CONDA_ENV
     script:
-        "../scripts/jacobian_check.py"
+        "../scripts/response/jacobian_check.py"
 
 
 rule sweeps:
@@ -88,7 +89,7 @@ rule sweeps:
         minimized=batch_store("minimized"),
         jacobian=batch_store("jacobian"),
     output:
-        directory(batch_store("sweeps")),
+        batch_store("sweeps"),
     log:
         job_log("sweeps"),
     params:
@@ -99,7 +100,7 @@ rule sweeps:
     conda:
         CONDA_ENV
     script:
-        "../scripts/sweeps.py"
+        "../scripts/response/sweeps.py"
 
 
 rule response_tables:
@@ -119,7 +120,7 @@ rule response_tables:
     conda:
         CONDA_ENV
     script:
-        "../scripts/response_tables.py"
+        "../scripts/response/response_tables.py"
 
 
 rule response_figures:
@@ -136,4 +137,4 @@ rule response_figures:
     conda:
         CONDA_ENV
     script:
-        "../scripts/response_figures.py"
+        "../scripts/response/response_figures.py"

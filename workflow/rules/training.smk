@@ -1,6 +1,6 @@
 # Design by training ("Designing athermal disordered solids with automatic differentiation").
-# Run ids are <group>/<label>, see tunable_solids.config.training_runs. Per run, under
-# results/training/<group>/<label>/:
+# Run ids are <group>/<label>, see tunable_solids.studies.training.config.training_runs.
+# Per run, under results/training/<group>/<label>/:
 #   run.zarr                  train (checkpointed, resumable)
 #   validation.zarr           validate_training: fresh configurations at the trained parameters
 #   validation_<name>.zarr    validate_training_extra: the group's `extra_validations`
@@ -8,15 +8,21 @@
 #   gradient_check.zarr       gradient_check: Fig. 1c (groups with analysis.gradient_check)
 #   bonds.zarr                bond_analysis: K_ij, G_ij, Fig. 1f (groups with analysis.bonds)
 # then the tables results/tables/training_{runs,validations,success,parameters}.csv and the
-# figures results/figures/training_*.{png,pdf} (tunable_solids.config.training_figure_inputs:
-# which figures the config has data for, and the stores each reads). Figures read tables and
-# stores only; the analysis stores are built because a figure needs them.
+# figures results/figures/training_*.{png,pdf} (tunable_solids.studies.training.config.
+# training_figure_inputs: which figures the config has data for, and the stores each reads).
+# Figures read tables and stores only; the analysis stores are built because a figure needs
+# them. Stage functions: tunable_solids.studies.training (stages, analysis, tables, figures).
 
-from tunable_solids.config import training_figure_inputs
+from tunable_solids.studies.training.config import (
+    run_stage_settings,
+    training_figure_inputs,
+    training_runs,
+)
 
+TRAINING_RUNS = training_runs(config)
 TRAINING_DIR = f"{RESULTS}/training"
 TRAINING_EXTRA = [
-    f"{TRAINING_DIR}/{rid}/validation_{name}.zarr"
+    store_file(f"{TRAINING_DIR}/{rid}/validation_{name}.zarr")
     for rid, r in TRAINING_RUNS.items()
     for name in r["extra_validations"]
 ]
@@ -33,7 +39,7 @@ TRAINING_FIGURE_INPUTS = {
     for fig, (stores, wanted) in training_figure_inputs(TRAINING_RUNS).items()
 }
 TRAINING_FIGURES = [name for name, (_, wanted) in TRAINING_FIGURE_INPUTS.items() if wanted]
-TRAINING_TARGETS = (
+TARGETS += (
     [*TRAINING_TABLES.values()]
     + expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=TRAINING_FIGURES, ext=["png", "pdf"])
     if TRAINING_RUNS
@@ -41,9 +47,14 @@ TRAINING_TARGETS = (
 )
 
 
+wildcard_constraints:
+    group=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    label=r"[^/]+",
+
+
 rule train:
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr"),
+        run_store("run"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/train.log",
     params:
@@ -54,14 +65,14 @@ rule train:
     conda:
         CONDA_ENV
     script:
-        "../scripts/train.py"
+        "../scripts/training/train.py"
 
 
 rule validate_training:
     input:
-        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+        run_store("run"),
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/validation.zarr"),
+        run_store("validation"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/validate.log",
     params:
@@ -72,14 +83,14 @@ rule validate_training:
     conda:
         CONDA_ENV
     script:
-        "../scripts/validate_training.py"
+        "../scripts/training/validate_training.py"
 
 
 rule validate_training_extra:
     input:
-        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+        run_store("run"),
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/validation_{{name}}.zarr"),
+        run_store("validation_{name}"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/validate_{{name}}.log",
     params:
@@ -92,14 +103,14 @@ rule validate_training_extra:
     conda:
         CONDA_ENV
     script:
-        "../scripts/validate_training.py"
+        "../scripts/training/validate_training.py"
 
 
 rule gradient_check:
     input:
-        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+        run_store("run"),
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/gradient_check.zarr"),
+        run_store("gradient_check"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/gradient_check.log",
     params:
@@ -110,14 +121,14 @@ rule gradient_check:
     conda:
         CONDA_ENV
     script:
-        "../scripts/gradient_check.py"
+        "../scripts/training/gradient_check.py"
 
 
 rule bond_analysis:
     input:
-        f"{TRAINING_DIR}/{{group}}/{{label}}/run.zarr",
+        run_store("run"),
     output:
-        directory(f"{TRAINING_DIR}/{{group}}/{{label}}/bonds.zarr"),
+        run_store("bonds"),
     log:
         f"{RESULTS}/logs/training/{{group}}/{{label}}/bonds.log",
     params:
@@ -128,13 +139,13 @@ rule bond_analysis:
     conda:
         CONDA_ENV
     script:
-        "../scripts/bond_analysis.py"
+        "../scripts/training/bond_analysis.py"
 
 
 rule training_table:
     input:
-        runs=[f"{TRAINING_DIR}/{rid}/run.zarr" for rid in TRAINING_RUNS],
-        validations=[f"{TRAINING_DIR}/{rid}/validation.zarr" for rid in TRAINING_RUNS],
+        runs=[store_file(f"{TRAINING_DIR}/{rid}/run.zarr") for rid in TRAINING_RUNS],
+        validations=[store_file(f"{TRAINING_DIR}/{rid}/validation.zarr") for rid in TRAINING_RUNS],
     output:
         TRAINING_TABLES["runs"],
     log:
@@ -142,14 +153,14 @@ rule training_table:
     conda:
         CONDA_ENV
     script:
-        "../scripts/training_table.py"
+        "../scripts/training/training_table.py"
 
 
 rule training_analysis_tables:
     input:
         runs_table=TRAINING_TABLES["runs"],
-        runs=[f"{TRAINING_DIR}/{rid}/run.zarr" for rid in TRAINING_RUNS],
-        validations=[f"{TRAINING_DIR}/{rid}/validation.zarr" for rid in TRAINING_RUNS]
+        runs=[store_file(f"{TRAINING_DIR}/{rid}/run.zarr") for rid in TRAINING_RUNS],
+        validations=[store_file(f"{TRAINING_DIR}/{rid}/validation.zarr") for rid in TRAINING_RUNS]
         + TRAINING_EXTRA,
     output:
         validations=TRAINING_TABLES["validations"],
@@ -160,13 +171,15 @@ rule training_analysis_tables:
     conda:
         CONDA_ENV
     script:
-        "../scripts/training_analysis_tables.py"
+        "../scripts/training/training_analysis_tables.py"
 
 
 rule training_figures:
     input:
         **TRAINING_TABLES,
-        stores=sorted({p for fig in TRAINING_FIGURES for p in TRAINING_FIGURE_INPUTS[fig][0]}),
+        stores=sorted(
+            {store_file(p) for fig in TRAINING_FIGURES for p in TRAINING_FIGURE_INPUTS[fig][0]}
+        ),
     output:
         figure_outputs(TRAINING_FIGURES, "Design by training"),
     log:
@@ -178,4 +191,4 @@ rule training_figures:
     conda:
         CONDA_ENV
     script:
-        "../scripts/training_figures.py"
+        "../scripts/training/training_figures.py"

@@ -1,0 +1,2 @@
+"""Packings: initial configurations, minimization, mechanics of every scenario, the states
+table and the overview figure (workflow/rules/packings.smk)."""

@@ -1,0 +1,118 @@
+"""Workflow: dry-runs of every shipped config, lint and style gates, GPU requests, and stores of
+the smoke run (the ``smoke`` fixture of tests/conftest.py) that open cleanly with plain zarr.
+
+The packing stores' contract, table and figure of the same smoke run are checked in
+tests/packings/test_packings_workflow.py."""
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+import zarr
+
+from tunable_solids import store
+from tunable_solids.config import batches, scenario_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted([*ROOT.glob("config/*.yaml"), *ROOT.glob("config/paper/*.yaml")])
+
+
+def snakemake(*args, timeout=300):
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_dry_run_lists_every_batch(config, tmp_path):
+    out = snakemake("-n", "--configfile", str(config), "--config", f"results={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    cfg = yaml.safe_load(config.read_text())
+    text = out.stdout + out.stderr
+    for name in cfg["scenarios"]:
+        for b in range(len(batches(scenario_settings(cfg, name)))):
+            assert f"{tmp_path}/{name}/batch{b}/measured.zarr" in text
+
+
+def _stores(results: Path) -> list[Path]:
+    """Every store (``*.zarr`` directory, not inside another store) under ``results``."""
+    return sorted(
+        p
+        for p in results.rglob("*.zarr")
+        if p.is_dir() and not any(q.endswith(".zarr") for q in p.relative_to(results).parts[:-1])
+    )
+
+
+@pytest.mark.slow
+def test_smoke_stores_open_without_warnings(smoke):
+    """Every store of the smoke run (all studies) opens and lists its members with plain zarr
+    without any warning, and holds nothing but zarr's own files: no foreign object such as
+    the `.snakemake_timestamp` marker Snakemake drops into `directory()` outputs (the rules
+    name a store by its zarr.json instead, workflow/rules/common.smk). The project's loaders
+    read it without warnings too."""
+    results, _ = smoke
+    paths = _stores(results)
+    assert len(paths) >= 10, paths
+    for path in paths:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            group = zarr.open_group(path, mode="r")
+            members = dict(group.members())
+            attrs = dict(group.attrs)
+            arrays, _ = store.read_store(path)
+            store.read_attrs(path / "zarr.json")
+        assert not caught, f"{path}: {[str(w.message) for w in caught]}"
+        assert members and attrs["provenance"] and set(arrays) == set(members), path
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in {*members, "zarr.json"})
+        assert not foreign, f"{path}: {foreign}"
+
+
+def test_snakemake_lint_is_clean():
+    """`snakemake --lint` (CI runs it through this test) reports nothing to fix."""
+    out = snakemake("--lint")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr, (out.stdout + out.stderr)[-3000:]
+
+
+def test_ruff_is_clean():
+    """The code style gate of `make lint`, also in CI."""
+    paths = ["src", "tests", "workflow/scripts", "benchmarks"]
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:]
+
+
+def _planned_resources(stdout: str) -> dict[str, set[str]]:
+    """rule -> the set of resource lists (without tmpdir) of its planned jobs in a dry-run."""
+    out, rule = {}, None
+    for line in stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif rule and line.strip().startswith("resources:"):
+            items = line.strip().removeprefix("resources:").split(",")
+            # tmpdir is the machine's temporary directory: not what is checked here
+            kept = [i.strip() for i in items if not i.strip().startswith("tmpdir=")]
+            out.setdefault(rule, set()).add(", ".join(kept))
+    return out
+
+
+@pytest.mark.parametrize("gpus", [0, 1])
+def test_gpu_requests_follow_the_config(tmp_path, gpus):
+    """Heavy JAX rules ask for `gpus_per_job` GPUs of `gpu_model` (the SLURM plugin's `gpu`
+    and `gpu_model` resources); tables and figures never; no model without GPUs."""
+    extra = tmp_path / "gpu.yaml"
+    extra.write_text(yaml.safe_dump({"cluster": {"gpus_per_job": gpus, "gpu_model": "a100"}}))
+    out = snakemake("-n", "--configfile", "config/smoke.yaml", str(extra),
+                    "--config", f"results={tmp_path}")  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = _planned_resources(out.stdout)
+    want = f"gpu={gpus}, gpu_model={'a100' if gpus else ''}"
+    for rule in ("minimize", "measure", "jacobian", "sweeps", "train", "validate_training"):
+        assert res[rule] == {want}, (rule, res[rule])
+    for rule in ("states_table", "overview_figure", "response_figures", "training_figures"):
+        assert not any("gpu" in line for line in res[rule]), (rule, res[rule])
+    # generation runs on the CPU, except for spring networks (minimized while generated)
+    assert "gpu=0, gpu_model=" in res["generate"]

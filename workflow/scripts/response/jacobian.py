@@ -1,0 +1,14 @@
+"""Snakemake adapter: AD Jacobians, SVDs and ranks of one scenario batch."""
+
+from tunable_solids import jobs
+from tunable_solids.studies.response import stages
+
+arrays, dims = jobs.read_with_dims(snakemake.input[0])
+jobs.run_stage(
+    stages.jacobian_batch,
+    snakemake.params.settings,
+    (arrays, dims),
+    snakemake.output[0],
+    snakemake.log[0],
+    "jacobian",
+)
