@@ -13,8 +13,8 @@ Three sides, each computing the relaxed Voigt matrix C of that state, CG toleran
   neighbor list, with ``cg_tol = 1e-12`` (its default is 1e-7) and its default tether.
 
 Ratios: general / fast time (what the pair structure buys, or not, for this quantity), and
-jax-md / general (the headline; target: the general path at least as fast, ratio >= 1). Accuracy: max relative deviation of each C from
-the fast path's.
+jax-md / general (the headline; target: the general path at least as fast, ratio >= 1).
+Accuracy: max relative deviation of each C from the fast path's.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Export of stored states to extended XYZ and LAMMPS data files (``tunable_solids.export``).
 
 Tiny stores are written with the project's store writer, every array of the stage's
-contract (``pipeline.CONTRACT``) present: a 2D measured store (sheared box, rattlers, a NaN
-modulus) and a 3D minimized store (general triclinic box, which LAMMPS needs rotated). Both
+contract (``studies.packings.stages.CONTRACT``) present: a 2D measured store (sheared box,
+rattlers, a NaN modulus) and a 3D minimized store (general triclinic box, which LAMMPS needs rotated). Both
 formats are read back with ``ase.io.read`` and compared with the store: extended XYZ
 exactly, LAMMPS data (rigidly rotated box) through the cell metric and fractional
 coordinates to 1e-12. The command line is tested through ``main(argv)`` and once as
@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from tunable_solids import export
-from tunable_solids.pipeline import CONTRACT
 from tunable_solids.store import write_store
+from tunable_solids.studies.packings.stages import CONTRACT
 
 SEEDS = [11, 42]  # seed values differ from seed indices on purpose
 N = 6
