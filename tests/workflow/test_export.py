@@ -2,8 +2,8 @@
 
 Tiny stores are written with the project's store writer, every array of the stage's
 contract (``studies.packings.stages.CONTRACT``) present: a 2D measured store (sheared box,
-rattlers, a NaN modulus) and a 3D minimized store (general triclinic box, which LAMMPS needs rotated). Both
-formats are read back with ``ase.io.read`` and compared with the store: extended XYZ
+rattlers, a NaN modulus) and a 3D minimized store (general triclinic box, which LAMMPS needs
+rotated). Both formats are read back with ``ase.io.read`` and compared with the store: extended XYZ
 exactly, LAMMPS data (rigidly rotated box) through the cell metric and fractional
 coordinates to 1e-12. The command line is tested through ``main(argv)`` and once as
 ``python -m``.
