@@ -265,6 +265,40 @@ def finite_strain_elastic(state: State, h: float) -> np.ndarray:
     return C / state.volume
 
 
+def jax_md_soft(state: State, neighbor_list: bool = False):
+    """The soft spheres of a packing fixture written with jax-md (alpha = 2, epsilon = k) on
+    ``periodic_general(box, fractional_coordinates=True)``, through ``general.from_jax_md``,
+    with the species-pair diameters ``{"sigma": (S, S)}`` as parameters (jax-md reads the
+    upper triangle). Returns ``(GeneralEnergy, params)``."""
+    from jax_md import energy as jmd_energy
+    from jax_md import space as jmd_space
+
+    from tunable_solids.general import from_jax_md
+
+    D = np.asarray(state.params.diameter)
+    params = {"sigma": jnp.asarray(0.5 * (D[:, None] + D[None, :]))}
+    eps = jnp.asarray(np.asarray(state.params.k))
+    box = jnp.asarray(state.box)
+    disp, _ = jmd_space.periodic_general(box, fractional_coordinates=True)
+    species = jnp.asarray(state.species)
+    if not neighbor_list:
+        fn = jmd_energy.soft_sphere_pair(disp, species=species, sigma=params["sigma"], epsilon=eps)
+        return from_jax_md(fn, name="jax-md soft spheres"), params
+    neighbor_fn, fn = jmd_energy.soft_sphere_neighbor_list(
+        disp, box, species=species, sigma=params["sigma"], epsilon=eps,
+        fractional_coordinates=True, dr_threshold=0.2,
+    )  # fmt: skip
+    return from_jax_md(fn, neighbor_fn=neighbor_fn, name="jax-md soft spheres (nl)"), params
+
+
+def sigma_to_diameter(J_sigma: np.ndarray) -> np.ndarray:
+    """Chain rule for ``sigma_ab = (D_a + D_b) / 2`` with 2 species: derivatives ``(n, 4)``
+    w.r.t. sigma_00, sigma_01, sigma_10, sigma_11 -> ``(n, 2)`` w.r.t. D_0, D_1."""
+    J = np.asarray(J_sigma)
+    off = 0.5 * (J[:, 1] + J[:, 2])
+    return np.stack([J[:, 0] + off, off + J[:, 3]], axis=1)
+
+
 @pytest.fixture(scope="session")
 def fd_tools():
     """Numerical helpers for finite-difference cross-checks, as a namespace."""
@@ -280,6 +314,8 @@ def fd_tools():
     tools.make_packing = make_packing
     tools.make_network = make_network
     tools.options = FD_OPTIONS
+    tools.jax_md_soft = jax_md_soft
+    tools.sigma_to_diameter = sigma_to_diameter
     return tools
 
 

@@ -5,7 +5,9 @@
 - ``D``: species diameters (``SpeciesParams.diameter``, one entry per species);
 - ``k``, ``B``: upper triangles, row by row, of the symmetric species matrices k_ab and B_ab
   (``SpeciesParams.k``, ``SpeciesParams.binding``);
-- ``stiffness``: every bond stiffness of a spring network (``NetworkParams.stiffness``).
+- ``stiffness``: every bond stiffness of a spring network (``NetworkParams.stiffness``);
+- ``all``: every leaf of any parameter pytree, raveled in tree order (the parameters of a
+  :class:`general.GeneralEnergy`, e.g. ``{"lam": ..., "gamma": ...}``); only on its own.
 
 :func:`theta_of` flattens a pytree, :func:`params_of` is its inverse (differentiable in
 ``theta``), :func:`theta_labels` names the entries and :func:`n_theta_of` counts them. Every
@@ -17,10 +19,22 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 Array = jax.Array
 
-PARAM_GROUPS = ("D", "k", "B", "stiffness")
+PARAM_GROUPS = ("D", "k", "B", "stiffness", "all")
+ALL = ("all",)
+
+
+def _check_all(names: tuple[str, ...]) -> bool:
+    """Whether ``names`` selects every leaf (``("all",)``); ``all`` with other groups is an
+    error."""
+    if "all" not in names:
+        return False
+    if tuple(names) != ALL:
+        raise ValueError(f"parameter group 'all' stands alone; got {tuple(names)}")
+    return True
 
 
 def _triu(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,6 +43,8 @@ def _triu(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def theta_of(params, names: tuple[str, ...]) -> Array:
     """Flatten the selected parameter groups into the vector ``theta``."""
+    if _check_all(names):
+        return ravel_pytree(params)[0]
     parts = []
     for name in names:
         if name == "D":
@@ -45,6 +61,8 @@ def theta_of(params, names: tuple[str, ...]) -> Array:
 
 def params_of(theta: Array, params0, names: tuple[str, ...]):
     """Inverse of :func:`theta_of`: ``params0`` with the selected groups taken from ``theta``."""
+    if _check_all(names):
+        return ravel_pytree(params0)[1](theta)
     offset = 0
     p = params0
     for name in names:
@@ -67,7 +85,15 @@ def params_of(theta: Array, params0, names: tuple[str, ...]):
 
 
 def theta_labels(params, names: tuple[str, ...]) -> list[str]:
-    """Name of every entry of ``theta`` (e.g. ``D_3``, ``k_0_2``, ``stiffness_17``)."""
+    """Name of every entry of ``theta`` (e.g. ``D_3``, ``k_0_2``, ``stiffness_17``; for
+    ``all`` the leaf's path and flat index, e.g. ``['sigma']_3``, or the path of a scalar)."""
+    if _check_all(names):
+        labels = []
+        for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+            key = jax.tree_util.keystr(path) or "theta"
+            size = int(np.size(leaf))
+            labels += [key] if np.ndim(leaf) == 0 else [f"{key}_{i}" for i in range(size)]
+        return labels
     labels = []
     for name in names:
         if name == "D":

@@ -120,29 +120,9 @@ def test_general_minimization_matches_fast_path(soft2d):
 # ------------------------------------------------------------------------------ jax-md
 
 
-def _jax_md_soft(state, neighbor_list: bool):
-    """jax-md soft spheres (alpha = 2, epsilon = k) on the project's state, sigma_ab as the
-    differentiable parameter. Returns (GeneralEnergy, params)."""
-    D = np.asarray(state.params.diameter)
-    sigma = jnp.asarray(0.5 * (D[:, None] + D[None, :]))
-    eps = jnp.asarray(np.asarray(state.params.k))
-    disp, _ = jmd_space.periodic_general(jnp.asarray(state.box), fractional_coordinates=True)
-    species = jnp.asarray(state.species)
-    if not neighbor_list:
-        fn = jmd_energy.soft_sphere_pair(disp, species=species, sigma=sigma, epsilon=eps)
-        return from_jax_md(fn, name="jax-md soft spheres"), {"sigma": sigma}
-    neighbor_fn, fn = jmd_energy.soft_sphere_neighbor_list(
-        disp, jnp.asarray(state.box), species=species, sigma=sigma, epsilon=eps,
-        fractional_coordinates=True, dr_threshold=0.2,
-    )  # fmt: skip
-    return from_jax_md(fn, neighbor_fn=neighbor_fn, name="jax-md soft spheres (nl)"), {
-        "sigma": sigma
-    }
-
-
 @pytest.mark.parametrize("neighbor_list", [False, True], ids=["all-pairs", "neighbor-list"])
-def test_jax_md_soft_sphere_gives_builtin_C(soft2d, neighbor_list):
-    gen, p = _jax_md_soft(soft2d, neighbor_list)
+def test_jax_md_soft_sphere_gives_builtin_C(soft2d, neighbor_list, fd_tools):
+    gen, p = fd_tools.jax_md_soft(soft2d, neighbor_list)
     box = jnp.asarray(soft2d.box)
     nbrs = gen.allocate(soft2d.R, box)
     model = M.Model(gen, box, None, nbrs)
@@ -170,10 +150,10 @@ def test_jax_md_soft_sphere_gives_builtin_C(soft2d, neighbor_list):
     assert rel(jnp.sum(g * p["sigma"]), -jnp.sum(r * u_prime)) < 1e-12
 
 
-def test_jax_md_neighbor_list_minimization(soft2d):
+def test_jax_md_neighbor_list_minimization(soft2d, fd_tools):
     """Minimized with a jax-md neighbor list (allocated and updated by the core): converged to
     1e-12, and C at that minimum equals the built-in fast path's C at the same positions."""
-    gen, p = _jax_md_soft(soft2d, neighbor_list=True)
+    gen, p = fd_tools.jax_md_soft(soft2d, neighbor_list=True)
     m = minimize(gen, soft2d.start, soft2d.box, p, None)
     assert bool(m.converged) and float(m.max_force) <= 1e-12
     box = jnp.asarray(soft2d.box)
@@ -349,10 +329,10 @@ def test_overflow_that_persists_is_an_error(soft2d):
         minimize(gen, soft2d.start, soft2d.box, soft2d.params, None)
 
 
-def test_jax_md_overflow_is_reported(soft2d):
+def test_jax_md_overflow_is_reported(soft2d, fd_tools):
     """A real jax-md list allocated in a dilute state overflows once particles crowd: the
     adapter reports it (the core then reallocates or raises)."""
-    gen, p = _jax_md_soft(soft2d, neighbor_list=True)
+    gen, p = fd_tools.jax_md_soft(soft2d, neighbor_list=True)
     box = jnp.asarray(soft2d.box)
     nbrs = gen.allocate(soft2d.R, box)
     crowded = 0.5 * soft2d.R  # every particle in one quarter of the box: more neighbors

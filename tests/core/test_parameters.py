@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from tunable_solids import parameters as par
 from tunable_solids.potentials import NetworkParams, SpeciesParams
@@ -33,3 +34,18 @@ def test_theta_params_round_trip():
     theta = par.theta_of(net, ("stiffness",))
     assert par.params_of(theta * 2, net, ("stiffness",)).stiffness.tolist() == [0, 2, 4, 6, 8]
     assert par.species_for_n_theta(("D", "k"), 10) is None  # 2, 5, 9, 14, ... only
+
+
+def test_all_group_ravels_any_pytree():
+    """``all``: every leaf of a general energy's parameter pytree, in tree order."""
+    params = {"lam": jnp.asarray(21.0), "sigma": jnp.arange(4.0).reshape(2, 2)}
+    theta = par.theta_of(params, ("all",))
+    np.testing.assert_array_equal(np.asarray(theta), [21.0, 0.0, 1.0, 2.0, 3.0])
+    assert par.theta_labels(params, ("all",)) == [
+        "['lam']", "['sigma']_0", "['sigma']_1", "['sigma']_2", "['sigma']_3"
+    ]  # fmt: skip
+    back = par.params_of(theta + 1.0, params, ("all",))
+    assert float(back["lam"]) == 22.0 and back["sigma"].shape == (2, 2)
+    np.testing.assert_array_equal(np.asarray(back["sigma"]), [[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError, match="parameter group 'all' stands alone"):
+        par.theta_of(params, ("all", "D"))
