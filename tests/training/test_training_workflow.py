@@ -107,12 +107,14 @@ def test_paper_dry_run_lists_every_run(tmp_path):
     listed = set(text.replace(",", " ").split())
     for rid, r in runs.items():
         base = f"{tmp_path}/training/{rid}"
-        assert f"{base}/run.zarr" in listed, rid
-        assert f"{base}/validation.zarr" in listed, rid
+        # rules name each store by its zarr.json (workflow/rules/common.smk, store_file)
+        assert f"{base}/run.zarr/zarr.json" in listed, rid
+        assert f"{base}/validation.zarr/zarr.json" in listed, rid
         for name in r["extra_validations"]:
-            assert f"{base}/validation_{name}.zarr" in listed, (rid, name)
+            assert f"{base}/validation_{name}.zarr/zarr.json" in listed, (rid, name)
         for key, stem in (("gradient_check", "gradient_check"), ("bonds", "bonds")):
-            assert (f"{base}/{stem}.zarr" in listed) == bool(r["analysis"][key]), (rid, key)
+            planned = f"{base}/{stem}.zarr/zarr.json" in listed
+            assert planned == bool(r["analysis"][key]), (rid, key)
     # every figure of the paper is planned
     for fig in ("gradient", "bonds", "individual", "success", "multi", "ensemble", "targets",
                 "joint", "robustness", "3d"):  # fmt: skip
