@@ -41,18 +41,19 @@ Array = jax.Array
 class GeneralEnergy:
     """An energy the core minimizes, measures and differentiates without pair structure.
 
-    fn:        ``fn(R, box, params)`` (or ``fn(R, box, params, neighbors)`` with
-               ``neighbors``) -> scalar energy. Pure; closes over no traced values.
-    neighbors: how its neighbor state is allocated and updated (:class:`JaxMdNeighbors`);
-               ``None`` for an energy that needs none.
-    name:      shown in errors and logs.
+    fn:               ``fn(R, box, params)`` (or ``fn(R, box, params, neighbors)`` with a
+                      handler) -> scalar energy. Pure; closes over no traced values.
+    neighbor_handler: how its neighbor state is allocated, updated and checked for overflow
+                      (``allocate(R, box)``, ``update(R, box, state)``, ``overflow(state)``;
+                      :class:`JaxMdNeighbors`); ``None`` for an energy that needs none.
+    name:             shown in errors and logs.
 
     Hashed by identity (a static argument of compiled functions): build it once and reuse it,
     or every new instance compiles anew.
     """
 
     fn: Callable[..., Array]
-    neighbors: Any = None
+    neighbor_handler: Any = None
     name: str = "general energy"
 
     def __call__(
@@ -63,30 +64,30 @@ class GeneralEnergy:
             F = jnp.eye(R.shape[-1], dtype=R.dtype) + strain
             R = R @ F.T
             box = F @ box
-        if self.neighbors is None:
+        if self.neighbor_handler is None:
             return self.fn(R, box, params)
         return self.fn(R, box, params, neighbors)
 
     def allocate(self, R: Array, box: Array):
         """Neighbor state valid at ``R`` (host side: may choose capacities), or ``None``."""
-        if self.neighbors is None:
+        if self.neighbor_handler is None:
             return None
-        nbrs = self.neighbors.allocate(jnp.asarray(R), jnp.asarray(box))
-        if bool(self.neighbors.overflow(nbrs)):
+        nbrs = self.neighbor_handler.allocate(jnp.asarray(R), jnp.asarray(box))
+        if bool(self.neighbor_handler.overflow(nbrs)):
             raise RuntimeError(f"{self.name}: the neighbor list overflowed on allocation")
         return nbrs
 
     def update(self, R: Array, box: Array, neighbors):
         """Neighbor state after a move to ``R`` (traceable)."""
-        if self.neighbors is None:
+        if self.neighbor_handler is None:
             return neighbors
-        return self.neighbors.update(R, box, neighbors)
+        return self.neighbor_handler.update(R, box, neighbors)
 
     def overflow(self, neighbors) -> Array:
         """Whether the neighbor state lost neighbors (traceable bool)."""
-        if self.neighbors is None:
+        if self.neighbor_handler is None:
             return jnp.asarray(False)
-        return jnp.asarray(self.neighbors.overflow(neighbors), bool)
+        return jnp.asarray(self.neighbor_handler.overflow(neighbors), bool)
 
     def check(self, R, box, params, neighbors=None) -> None:
         """Validate the inputs, then the energy by abstract evaluation (no FLOPs), before any
@@ -110,7 +111,7 @@ class GeneralEnergy:
                 f"{self.name}: box must be finite and non-singular; got {box.tolist()}"
             )
         check_params(params, self.name)
-        if self.neighbors is not None and neighbors is None:
+        if self.neighbor_handler is not None and neighbors is None:
             return
         try:
             out = jax.eval_shape(lambda r, b, p: self(r, b, p, neighbors), R, box, params)
@@ -132,10 +133,8 @@ def check_params(params, name: str = "energy") -> None:
         if isinstance(leaf, float):
             continue
         if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-            raise ValueError(
-                f"{name}: parameters must be a pytree of float arrays; {where} is "
-                f"{type(leaf).__name__}{'' if dtype is None else ' of dtype ' + str(dtype)}"
-            )
+            what = f"has dtype {dtype}" if dtype is not None else f"is a {type(leaf).__name__}"
+            raise ValueError(f"{name}: parameters must be a pytree of float arrays; {where} {what}")
 
 
 def is_general(potential) -> bool:

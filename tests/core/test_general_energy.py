@@ -366,7 +366,7 @@ def test_wrong_box_shape_is_rejected(soft2d):
 def test_integer_parameters_are_rejected(soft2d):
     gen = GeneralEnergy(lambda R, box, p: jnp.sum(R**2) * p["k"], name="toy")
     with pytest.raises(ValueError, match=r"toy: parameters must be a pytree of float arrays; "
-                                         r"\['k'\] is Array of dtype int"):  # fmt: skip
+                                         r"\['k'\] has dtype int"):  # fmt: skip
         minimize(gen, soft2d.start, soft2d.box, {"k": jnp.asarray(2)}, None)
 
 
