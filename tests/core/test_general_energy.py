@@ -42,8 +42,10 @@ def rel(a, b) -> float:
 
 
 def _packing_views(state):
-    """(fast model, general model, general energy) of a packing fixture."""
-    gen = as_general(state.potential, state.species, space.all_pairs(state.n))
+    """(fast model, general model, general energy) of a packing fixture. The general energy
+    sums over the minimum's pair list (every pair within the cutoff plus a skin), which holds
+    every interacting pair at the state and keeps the autodiff third derivatives small."""
+    gen = as_general(state.potential, state.species, state.minimum.pairs)
     box = jnp.asarray(state.box)
     return state.model, M.Model(gen, box, None, None), gen
 
@@ -320,9 +322,11 @@ def test_overflow_is_reallocated_not_truncated(soft2d):
     gen = _counting_energy(soft2d, handler, "counting")
     m = minimize(gen, soft2d.start, soft2d.box, soft2d.params, None)
     assert handler.allocations == 2  # the first, and one after the overflow at step 50
-    # The energy ignores the neighbor state, so the trajectory is the one without overflow.
+    # The energy ignores the neighbor state, so the trajectory is the one without overflow, up
+    # to round-off: after the reallocation the forces are recomputed outside the compiled loop
+    # (another fusion of the same arithmetic). Same minimum: positions within 1e-9.
     assert int(m.iterations) == int(plain.iterations)
-    assert float(jnp.max(jnp.abs(m.positions - plain.positions))) == 0.0
+    assert float(jnp.max(jnp.abs(m.positions - plain.positions))) < 1e-9
 
 
 def test_overflow_that_persists_is_an_error(soft2d):
