@@ -68,7 +68,7 @@ def max_force(F: Array) -> Array:
     return jnp.sqrt(jnp.max(jnp.sum(F**2, axis=-1)))
 
 
-def _stiffness_coefficients(potential: Potential, R: Array, box: Array, pairs: Pairs, pp):
+def stiffness_coefficients(potential: Potential, R: Array, box: Array, pairs: Pairs, pp):
     """Per pair: ``a = u'' - u'/r``, ``b = u'/r`` (zero on empty slots) and the unit vector
     ``n``, so that the pair's Hessian block is ``K = a n n^T + b I``."""
     dr = pair_vectors(R, box, pairs)
@@ -84,7 +84,7 @@ def _stiffness_coefficients(potential: Potential, R: Array, box: Array, pairs: P
 def pair_stiffness(potential: Potential, R: Array, box: Array, pairs: Pairs, pp) -> Array:
     """Hessian block ``K_p = u'' n n^T + (u'/r)(I - n n^T)`` of every pair slot, ``(P, d, d)``
     (zero on empty slots): ``H = sum_p (e_i - e_j)(e_i - e_j)^T (x) K_p``."""
-    a, b, n = _stiffness_coefficients(potential, R, box, pairs, pp)
+    a, b, n = stiffness_coefficients(potential, R, box, pairs, pp)
     eye = jnp.eye(R.shape[1], dtype=R.dtype)
     return a[:, None, None] * n[:, :, None] * n[:, None, :] + b[:, None, None] * eye
 
@@ -101,7 +101,7 @@ def pair_hessian_vp(potential: Potential, R: Array, box: Array, pairs: Pairs, pp
     forward-over-reverse differentiation of :func:`energy`; the products agree to round-off
     (tests/core/test_performance_paths.py). Differentiable in ``R``, ``box`` and ``pp``.
     """
-    a, b, n = _stiffness_coefficients(potential, R, box, pairs, pp)
+    a, b, n = stiffness_coefficients(potential, R, box, pairs, pp)
 
     def hvp(v):
         dv = v[pairs.i] - v[pairs.j]

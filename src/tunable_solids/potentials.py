@@ -7,7 +7,12 @@ scale k, lengths in units of the (large) particle diameter.
 
 Potentials
 ----------
-- :class:`SoftSphere`: ``u = (k/2) (1 - r/sigma)^2`` for ``r < sigma``, else 0.
+- :class:`SoftSphere`: ``u = (k/2) (1 - r/sigma)^2`` for ``r < sigma``, else 0; with
+  ``repulsion="absolute"`` (config name ``harmonic_sphere``) ``u = (k/2)(r - sigma)^2``, the
+  harmonic spheres of "Bond-space operator ..." Appendix B (Eq. B1).
+- :class:`InversePowerLaw`: ``u = k [(sigma/r)^n + c0 + c2 (r/sigma)^2 + c4 (r/sigma)^4]`` for
+  ``r < x_c sigma``, the smoothed IPL glass former (E. Lerner, J. Non-Cryst. Solids 522,
+  119570 (2019)); ``c0, c2, c4`` make ``u``, ``u'`` and ``u''`` vanish at the cutoff.
 - :class:`HarmonicMorse` with ``repulsion="relative"``: "Fully independent response"
   Eq. 1, ``u = (k/2)(1 - r/sigma)^2 - B`` for ``r < sigma`` and
   ``B (1 - exp(-a (r - sigma)))^2 - B`` beyond (a = 50).
@@ -53,6 +58,30 @@ class NetworkParams(NamedTuple):
     rest_length: Array
 
 
+class ParticleParams(NamedTuple):
+    """Per-particle sizes of a continuously polydisperse system (a pytree, float64).
+
+    diameter:      ``(N,)`` size lambda_i of every particle (the ``species`` of a state is then
+                   ``arange(N)``: each particle is its own species).
+    k:             ``()`` energy scale shared by all pairs.
+    nonadditivity: ``()`` n_eps in ``sigma_ij = (lambda_i + lambda_j)/2 (1 - n_eps |lambda_i -
+                   lambda_j|)`` (0: additive).
+    """
+
+    diameter: Array
+    k: Array
+    nonadditivity: Array
+
+
+def particle_params(diameter, k=1.0, nonadditivity=0.0) -> ParticleParams:
+    """:class:`ParticleParams` with float64 leaves."""
+    return ParticleParams(
+        jnp.asarray(diameter, jnp.float64),
+        jnp.asarray(k, jnp.float64),
+        jnp.asarray(nonadditivity, jnp.float64),
+    )
+
+
 class PairParams(NamedTuple):
     """Per-pair parameters, each ``(P,)``: contact distance, stiffness and binding."""
 
@@ -74,11 +103,17 @@ def pair_parameters(params, species: Array | None, i: Array, j: Array) -> PairPa
     """Gather per-pair parameters for pair slots ``(i, j)``.
 
     For :class:`SpeciesParams`, ``species`` is the ``(N,)`` species index of each particle;
-    for :class:`NetworkParams` slot ``p`` is bond ``p`` and ``species`` is ignored.
+    for :class:`NetworkParams` slot ``p`` is bond ``p`` and ``species`` is ignored; for
+    :class:`ParticleParams` ``species`` indexes ``diameter`` (normally ``arange(N)``).
     """
     if isinstance(params, NetworkParams):
         zero = jnp.zeros_like(params.stiffness)
         return PairParams(params.rest_length, params.stiffness, zero)
+    if isinstance(params, ParticleParams):
+        di, dj = params.diameter[species[i]], params.diameter[species[j]]
+        sigma = 0.5 * (di + dj) * (1.0 - params.nonadditivity * jnp.abs(di - dj))
+        k = jnp.broadcast_to(params.k, sigma.shape)
+        return PairParams(sigma, k, jnp.zeros_like(sigma))
     si, sj = species[i], species[j]
     sigma = 0.5 * (params.diameter[si] + params.diameter[sj])
     # Symmetrised on the fly: the energy never depends on pair order, and gradients w.r.t.
@@ -98,13 +133,23 @@ def xplor_switch(r: Array, r_on: Array, r_cut: Array) -> Array:
 
 @dataclass(frozen=True)
 class SoftSphere:
-    """Finite-range harmonic repulsion ``(k/2)(1 - r/sigma)^2`` (O'Hern et al. 2003)."""
+    """Finite-range harmonic repulsion: ``(k/2)(1 - r/sigma)^2`` (``repulsion="relative"``,
+    O'Hern et al. 2003) or ``(k/2)(r - sigma)^2`` (``"absolute"``: a species-independent
+    spring constant k, the harmonic spheres of the bond-operator paper)."""
 
     name: str = "soft_sphere"
     attractive: bool = False
+    repulsion: str = "relative"
+
+    def __post_init__(self):
+        if self.repulsion not in ("relative", "absolute"):
+            raise ValueError(f"repulsion must be 'relative' or 'absolute', got {self.repulsion!r}")
 
     def pair_energy(self, r: Array, pp: PairParams) -> Array:
-        overlap = jnp.maximum(1.0 - r / pp.sigma, 0.0)
+        if self.repulsion == "relative":
+            overlap = jnp.maximum(1.0 - r / pp.sigma, 0.0)
+        else:
+            overlap = jnp.maximum(pp.sigma - r, 0.0)
         return 0.5 * pp.k * overlap**2
 
     def cutoff(self, sigma: Array) -> Array:
@@ -116,6 +161,52 @@ class SoftSphere:
     def kinks(self, sigma: Array) -> list[Array]:
         """Distances where ``u''`` jumps (the energy is only C^1 there): contact."""
         return [sigma]
+
+
+@dataclass(frozen=True)
+class InversePowerLaw:
+    """Smoothed inverse power law ``k [(sigma/r)^n + c0 + c2 x^2 + c4 x^4]``, ``x = r/sigma``,
+    for ``x < x_c`` and 0 beyond. With ``a = x_c``: ``c0 = -(n+2)(n+4)/8 a^-n``,
+    ``c2 = n(n+4)/4 a^-(n+2)``, ``c4 = -n(n+2)/8 a^-(n+4)``, so ``u``, ``u'`` and ``u''``
+    vanish at the cutoff (the second derivative is continuous: no kink anywhere)."""
+
+    exponent: float = 10.0
+    x_c: float = 1.48
+    name: str = "inverse_power_law"
+    attractive: bool = False
+
+    def __post_init__(self):
+        if not self.exponent > 0:
+            raise ValueError(f"exponent must be positive, got {self.exponent!r}")
+        if not self.x_c > 0:
+            raise ValueError(f"x_c must be positive, got {self.x_c!r}")
+
+    def coefficients(self) -> tuple[float, float, float]:
+        """``(c0, c2, c4)`` of the smoothing polynomial."""
+        n, a = self.exponent, self.x_c
+        c0 = -(n + 2.0) * (n + 4.0) / 8.0 * a**-n
+        c2 = n * (n + 4.0) / 4.0 * a ** -(n + 2.0)
+        c4 = -n * (n + 2.0) / 8.0 * a ** -(n + 4.0)
+        return c0, c2, c4
+
+    def pair_energy(self, r: Array, pp: PairParams) -> Array:
+        c0, c2, c4 = self.coefficients()
+        inside = r < self.x_c * pp.sigma
+        # Clamp so the unused branch stays finite (r = 0 in empty pair slots).
+        x = jnp.where(inside, r / pp.sigma, 1.0)
+        x2 = x * x
+        u = x ** -self.exponent + c0 + c2 * x2 + c4 * x2 * x2
+        return pp.k * jnp.where(inside, u, 0.0)
+
+    def cutoff(self, sigma: Array) -> Array:
+        return self.x_c * sigma
+
+    def contact_distance(self, sigma: Array) -> Array:
+        return self.cutoff(sigma)
+
+    def kinks(self, sigma: Array) -> list[Array]:
+        """None: ``u''`` is continuous (it vanishes at the cutoff)."""
+        return []
 
 
 @dataclass(frozen=True)
@@ -186,15 +277,21 @@ class Spring:
         return []
 
 
-Potential = SoftSphere | HarmonicMorse | Spring
+Potential = SoftSphere | InversePowerLaw | HarmonicMorse | Spring
 
 
 def make_potential(name: str, **options) -> Potential:
-    """Potential by config name: ``soft_sphere``, ``harmonic_morse`` (a = 50, relative
-    repulsion), ``harmonic_morse_xplor`` (a = 5, absolute repulsion) or ``spring_network``.
-    ``options`` override ``a``, ``r_on_a``, ``r_cut_a`` of the Morse variants."""
+    """Potential by config name: ``soft_sphere``, ``harmonic_sphere`` (absolute repulsion),
+    ``inverse_power_law`` (options ``exponent``, ``x_c``), ``harmonic_morse`` (a = 50,
+    relative repulsion), ``harmonic_morse_xplor`` (a = 5, absolute repulsion) or
+    ``spring_network``. ``options`` override ``a``, ``r_on_a``, ``r_cut_a`` of the Morse
+    variants."""
     if name == "soft_sphere":
         return SoftSphere()
+    if name == "harmonic_sphere":
+        return SoftSphere(name="harmonic_sphere", repulsion="absolute")
+    if name == "inverse_power_law":
+        return InversePowerLaw(**options)
     if name == "harmonic_morse":
         return HarmonicMorse(**{"a": 50.0, "repulsion": "relative", **options})
     if name == "harmonic_morse_xplor":
@@ -203,6 +300,6 @@ def make_potential(name: str, **options) -> Potential:
     if name == "spring_network":
         return Spring()
     raise ValueError(
-        f"unknown potential {name!r}; allowed: soft_sphere, harmonic_morse, "
-        "harmonic_morse_xplor, spring_network"
+        f"unknown potential {name!r}; allowed: soft_sphere, harmonic_sphere, "
+        "inverse_power_law, harmonic_morse, harmonic_morse_xplor, spring_network"
     )

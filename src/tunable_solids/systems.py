@@ -37,6 +37,18 @@ def assign_species(n: int, n_species: int) -> np.ndarray:
     return (np.arange(n) * n_species // n).astype(np.int32)
 
 
+def power_law_sizes(
+    rng: np.random.Generator, n: int, low: float, high: float, exponent: float = 3.0
+) -> np.ndarray:
+    """``n`` sizes drawn from ``P(lambda) ~ lambda^-exponent`` on ``[low, high]`` (inverse
+    transform sampling; ``exponent > 1``, ``0 < low < high``)."""
+    if not (0.0 < low < high) or exponent <= 1.0:
+        raise ValueError(f"need 0 < low < high and exponent > 1; got {low}, {high}, {exponent}")
+    e = 1.0 - exponent
+    u = rng.random(n)
+    return (low**e + u * (high**e - low**e)) ** (1.0 / e)
+
+
 def box_for_density(n: int, dim: int, density: float) -> np.ndarray:
     """Cubic box with number density ``n / V = density``."""
     return np.eye(dim) * (n / density) ** (1.0 / dim)

@@ -329,3 +329,55 @@ def test_forces_are_minus_gradient_and_repulsive():
             # eps * u / h ~ 1e-18 / 1e-5
             assert abs(float(fd) - F[a, d]) < 1e-10
     assert float(en.max_force(jnp.asarray(F))) == pytest.approx(0.2, rel=1e-13)
+
+
+# ------------------------------------------ harmonic spheres and the smoothed IPL glass former
+
+
+def test_harmonic_sphere_is_absolute_repulsion():
+    """Bond-operator paper Eq. B1: ``(k/2)(r - l)^2`` inside ``l``, 0 beyond, so for the same
+    overlap the energy does not depend on the contact distance (unlike ``soft_sphere``)."""
+    p = pot.make_potential("harmonic_sphere")
+    for sigma in (1.0, 1.4):
+        r = np.linspace(0.5 * sigma, 1.5 * sigma, 1001)
+        got = np.asarray(p.pair_energy(jnp.asarray(r), pp_scalar(sigma, 2.0, 0.0)))
+        want = np.where(r < sigma, 0.5 * 2.0 * (r - sigma) ** 2, 0.0)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
+    ok, info = c1_check(lambda r: p.pair_energy(r, pp_scalar(1.2, 1.0, 0.0)), 1.2, 1.0, 1.2 / 50)
+    assert ok, info
+    with pytest.raises(ValueError, match="repulsion"):
+        pot.SoftSphere(repulsion="sideways")
+
+
+@pytest.mark.parametrize("n,x_c", [(10.0, 1.48), (12.0, 1.25)])
+def test_inverse_power_law_vanishes_smoothly_at_the_cutoff(n, x_c):
+    """u, u' and u'' are 0 at ``x_c sigma`` from inside (to round-off of the largest term
+    ``x^-n`` near the cutoff) and exactly 0 beyond; inside, u equals the written-out form."""
+    p = pot.make_potential("inverse_power_law", exponent=n, x_c=x_c)
+    sigma, k = 1.3, 0.7
+    pp = pp_scalar(sigma, k, 0.0)
+    u = lambda r: p.pair_energy(r, pp)
+    rc = x_c * sigma
+    r_in = rc * (1.0 - 1e-12)
+    scale = k * x_c**-n
+    for order, f in enumerate([u, jax.grad(u), jax.grad(jax.grad(u))]):
+        assert abs(float(f(r_in))) <= 1e-9 * scale * (n / rc) ** order, (order, float(f(r_in)))
+        assert float(f(rc * 1.001)) == 0.0
+    r = np.linspace(0.8 * sigma, 0.999 * rc, 500)
+    c0, c2, c4 = p.coefficients()
+    x = r / sigma
+    want = k * (x**-n + c0 + c2 * x**2 + c4 * x**4)
+    np.testing.assert_allclose(np.asarray(u(jnp.asarray(r))), want, rtol=1e-12, atol=1e-15)
+    assert p.kinks(sigma) == []
+
+
+def test_particle_params_nonadditive_contact_distance():
+    """``sigma_ij = (l_i + l_j)/2 (1 - n_eps |l_i - l_j|)``; each particle its own species."""
+    lam = np.array([1.0, 1.5, 2.2])
+    params = pot.particle_params(lam, k=2.0, nonadditivity=0.2)
+    i, j = jnp.array([0, 0, 1, 2]), jnp.array([1, 2, 2, 2])
+    pp = pot.pair_parameters(params, jnp.arange(3), i, j)
+    li, lj = lam[np.asarray(i)], lam[np.asarray(j)]
+    np.testing.assert_allclose(np.asarray(pp.sigma), 0.5 * (li + lj) * (1 - 0.2 * abs(li - lj)),
+                               rtol=1e-15)  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(pp.k), 2.0)
