@@ -21,7 +21,7 @@ report: "workflow/report/workflow.rst"
 
 # The embedded default, used only when no --configfile is given: a --configfile replaces it
 # (Snakemake would otherwise merge the two, mixing their scenarios).
-if "scenarios" not in config and "training" not in config:
+if not any(key in config for key in ("scenarios", "training", "modes")):
 
     configfile: "config/config.yaml"
 
@@ -51,6 +51,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/packings.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/response.smk"
+include: "workflow/rules/modes.smk"
 
 
 rule all:

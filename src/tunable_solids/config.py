@@ -110,8 +110,15 @@ def _describe(err: jsonschema.ValidationError) -> str:
 
 def _semantic_errors(config: dict) -> list[str]:
     errors = []
-    if not config.get("scenarios") and not config.get("training", {}).get("runs"):
-        errors.append("<top level>: nothing to do; give `scenarios` and/or `training.runs`")
+    if not (
+        config.get("scenarios")
+        or config.get("training", {}).get("runs")
+        or config.get("modes", {}).get("ensembles")
+    ):
+        errors.append(
+            "<top level>: nothing to do; give `scenarios`, `training.runs` and/or "
+            "`modes.ensembles`"
+        )
     for study in study_configs():
         if hasattr(study, "errors"):
             errors += study.errors(config)

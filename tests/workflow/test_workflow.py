@@ -15,6 +15,7 @@ import zarr
 
 from tunable_solids import store
 from tunable_solids.config import batches, scenario_settings
+from tunable_solids.studies.modes.config import ensemble_batches, ensemble_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted([*ROOT.glob("config/*.yaml"), *ROOT.glob("config/paper/*.yaml")])
@@ -31,9 +32,12 @@ def test_dry_run_lists_every_batch(config, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     cfg = yaml.safe_load(config.read_text())
     text = out.stdout + out.stderr
-    for name in cfg["scenarios"]:
+    for name in cfg.get("scenarios", {}):
         for b in range(len(batches(scenario_settings(cfg, name)))):
             assert f"{tmp_path}/{name}/batch{b}/measured.zarr" in text
+    for name in cfg.get("modes", {}).get("ensembles", {}):
+        for b in range(len(ensemble_batches(ensemble_settings(cfg, name)))):
+            assert f"{tmp_path}/modes/{name}/batch{b}/spectrum.zarr" in text
 
 
 def _stores(results: Path) -> list[Path]:

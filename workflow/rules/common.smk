@@ -62,3 +62,17 @@ def run_store(name):
 def run_of(wc):
     """Settings of the training run named by the wildcards group and label."""
     return TRAINING_RUNS[f"{wc.group}/{wc.label}"]
+
+
+def modes_store(modes_dir, name):
+    """Path pattern of a per-batch store of the bond-operator study, as `store_file`."""
+    return store_file(f"{modes_dir}/{{ensemble}}/batch{{batch}}/{name}.zarr")
+
+
+def modes_spectra(modes_dir, batches):
+    """Every spectrum store of the bond-operator study, ensemble by ensemble."""
+    return [
+        store_file(f"{modes_dir}/{name}/batch{b}/spectrum.zarr")
+        for name, ensemble_batches in batches.items()
+        for b in range(len(ensemble_batches))
+    ]

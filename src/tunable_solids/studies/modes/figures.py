@@ -1,0 +1,134 @@
+"""Figures of the bond-operator study, drawn from ``spectrum.zarr`` stores and
+``modes_exponents.csv`` only (:mod:`.tables`).
+
+- :func:`spectra` (``modes_spectra``, after paper Figs. 1b-c, 3 and 7): ``P(lambda)`` with
+  the ``lambda^-7/2`` and ``lambda^-2`` slopes, ``N e(F)`` vs ``lambda`` with the plateau, and
+  ``D(omega)`` with ``omega^4`` and the first phonon frequency of each ensemble;
+- :func:`structure` (``modes_structure``, after paper Fig. 4d-e): decay of ``|D|``,
+  ``|D_PH|``, ``|F|``, ``|F_PH|`` from the core of the highest-lambda modes, and
+  ``1 - <D|D_PH>`` vs ``lambda``.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
+
+from . import tables  # noqa: E402
+
+FIELDS = [r"$|D|$", r"$|D_{PH}|$", r"$|F|$", r"$|F_{PH}|$"]
+
+
+def _guide(ax, x0, y0, slope, decades, label):
+    """A dashed power-law guide from ``(x0, y0)`` over ``decades`` decades of x."""
+    x = x0 * np.logspace(0, decades, 10)
+    ax.plot(x, y0 * (x / x0) ** slope, "k--", lw=1)
+    ax.text(x[-1], y0 * (x[-1] / x0) ** slope, label, fontsize=9, va="bottom")
+
+
+def spectra(ensembles: list[tuple[dict, dict]], table: pd.DataFrame):
+    """Three panels over ensembles ``(settings, loaded data)``."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    for settings, d in ensembles:
+        n, dim = settings["N"], settings["dim"]
+        s = tables.scaled_spectra(d, dim)
+        label = f"{settings['name']} (N={n}, {d['eigenvalues'].shape[0]} glasses)"
+        lam = s["lam"]
+        bins = tables.log_bins(lam, settings["fit"]["bins_per_decade"])
+        x, y, _ = tables.density(lam.ravel(), bins, lam.shape[0], n)
+        (line,) = axes[0].loglog(x[y > 0], y[y > 0], "o-", ms=4, label=label)
+        ne = n * d["participation"]
+        centre, med = [], []
+        for lo, hi in zip(bins[:-1], bins[1:], strict=True):
+            sel = (lam >= lo) & (lam < hi)
+            if sel.sum() >= 3:
+                centre.append(np.sqrt(lo * hi))
+                med.append(np.median(ne[sel]))
+        axes[1].loglog(centre, med, "o-", ms=4, color=line.get_color())
+        row = table[table["ensemble"] == settings["name"]]
+        if len(row) and np.isfinite(row["plateau"].iloc[0]):
+            axes[1].axhline(row["plateau"].iloc[0], color=line.get_color(), ls=":", lw=1)
+        w = s["omega"]
+        wb = tables.log_bins(w[w > 0], settings["fit"]["bins_per_decade"])
+        xw, yw, _ = tables.density(w[w > 0], wb, w.shape[0], n)
+        axes[2].loglog(xw[yw > 0], yw[yw > 0], "o-", ms=4, color=line.get_color())
+        axes[2].axvline(np.mean(s["omega_ph"]), color=line.get_color(), ls="--", lw=1)
+    ax = axes[0]
+    ylo, yhi = ax.get_ylim()
+    xlo, xhi = ax.get_xlim()
+    _guide(ax, xhi / 10**1.5, yhi / 10, -3.5, 1.0, r"$\lambda^{-7/2}$")
+    _guide(ax, xlo * 3, yhi / 3, -2.0, 1.0, r"$\lambda^{-2}$")
+    ax.set_xlabel(r"$\lambda / \lambda_0$")
+    ax.set_ylabel(r"$P(\lambda)$ per particle")
+    ax.legend(fontsize=8, loc="lower left")
+    axes[1].set_xlabel(r"$\lambda / \lambda_0$")
+    axes[1].set_ylabel(r"$N\,e(F)$ (median per bin)")
+    ax = axes[2]
+    ylo, yhi = ax.get_ylim()
+    xlo, _ = ax.get_xlim()
+    _guide(ax, xlo * 1.5, ylo * 3, 4.0, 0.5, r"$\omega^4$")
+    ax.set_xlabel(r"$\omega / \omega_0$ (dashed: $\omega_{ph} = 2\pi c_s / L$)")
+    ax.set_ylabel(r"$D(\omega)$ per particle")
+    for a, t in zip(axes, "abc", strict=True):
+        a.set_title(f"({t})", loc="left", fontsize=10)
+        a.grid(alpha=0.3, which="both")
+        a.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges: no overlapping labels
+    fig.tight_layout()
+    return fig
+
+
+def structure(ensembles: list[tuple[dict, dict]]):
+    """Decay profiles (median over glasses and top modes) and overlap loss vs lambda."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    markers = ["o", "s", "^", "v"]
+    for e, (settings, d) in enumerate(ensembles):
+        bins = d["decay_bins"]
+        r = 0.5 * (bins[1:] + bins[:-1]) / np.mean(d["a0"])
+        decay = d["decay"].reshape(-1, *d["decay"].shape[2:])  # (glass x mode, field, bin)
+        filled = np.isfinite(decay).any(axis=0)
+        prof = np.full(decay.shape[1:], np.nan)  # median over glasses and modes per shell
+        prof[filled] = np.nanmedian(decay[:, filled], axis=0)
+        for c in range(4):
+            ok = np.isfinite(prof[c]) & (prof[c] > 0)
+            axes[0].loglog(r[ok], prof[c][ok], markers[c] + "-", ms=4, color=f"C{c}",
+                           alpha=1.0 - 0.4 * e,
+                           label=f"{FIELDS[c]} {settings['name']}")  # fmt: skip
+        s = tables.scaled_spectra(d, settings["dim"])
+        k = d["overlap_loss"].shape[1]
+        axes[1].loglog(s["lam"][:, :k].ravel(), d["overlap_loss"].ravel(), markers[e % 4],
+                       ms=4, label=settings["name"])  # fmt: skip
+    ax = axes[0]
+    xlo, xhi = ax.get_xlim()
+    _, yhi = ax.get_ylim()
+    _guide(ax, xlo * 1.5, yhi / 3, -2.0, np.log10(xhi / xlo / 2), r"$r^{-2}$")
+    ax.set_xlabel(r"distance from the core $r / a_0$")
+    ax.set_ylabel("median field magnitude / max")
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax = axes[1]
+    ax.set_xlabel(r"$\lambda / \lambda_0$ (highest-$\lambda$ modes)")
+    ax.set_ylabel(r"$1 - |\langle \hat D | \hat D_{PH} \rangle|$")
+    ax.legend(fontsize=8)
+    for a, t in zip(axes, "ab", strict=True):
+        a.set_title(f"({t})", loc="left", fontsize=10)
+        a.grid(alpha=0.3, which="both")
+        a.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges: no overlapping labels
+    fig.tight_layout()
+    return fig
+
+
+def draw_all(ensembles: list[tuple[dict, list[str]]], table_path: str, outputs: list[str],
+             dpi: int) -> None:  # fmt: skip
+    """Draw both figures into ``outputs`` (``results/figures/<name>.<ext>``)."""
+    loaded = [(st, tables.load_ensemble(paths)) for st, paths in ensembles]
+    table = pd.read_csv(table_path)
+    figs = {"modes_spectra": spectra(loaded, table), "modes_structure": structure(loaded)}
+    for path in outputs:
+        name = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        figs[name].savefig(path, dpi=dpi)
+    for f in figs.values():
+        plt.close(f)

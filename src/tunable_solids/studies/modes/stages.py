@@ -1,0 +1,202 @@
+"""Stages of the bond-operator study as plain functions over one ensemble and one seed batch.
+
+Each stage takes the resolved ensemble settings (:func:`.config.ensemble_settings`) and
+returns ``{name: (dims, array)}`` plus a summary; the Snakemake scripts in
+``workflow/scripts/modes`` read and write the stores.
+
+- :func:`prepare` (``glasses.zarr``): inherent states (T_p = infinity: instantaneous quench
+  of random positions; harmonic spheres at the target pressure);
+- :func:`analyse` (``spectrum.zarr``): per glass, rattlers removed, the whole non-zero
+  spectrum of ``A`` (dense reduced route), ``e(F)`` of every mode, the Hessian's
+  frequencies, the shear modulus, and for the ``top_modes`` highest-lambda modes their
+  pseudo-harmonic partners, overlaps and radial decay profiles.
+
+Samples whose minimization did not converge are kept in ``glasses.zarr`` with
+``converged = False`` and skipped by :func:`analyse` (their rows are NaN, ``used = False``);
+tables count them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import jax.numpy as jnp
+import numpy as np
+
+from tunable_solids import mechanics, systems
+from tunable_solids.mechanics import Model
+from tunable_solids.preparation import interacting_pairs, minimize_options
+from tunable_solids.progress import Progress
+from tunable_solids.protocols import prepare_at_pressure
+from tunable_solids.space import box_volume
+from tunable_solids.store import Arrays
+
+from . import operator as op
+from .glasses import Glass, harmonic_sphere_glass, ipl_glass, quench
+from .pseudo_harmonic import pseudo_harmonic_mode
+
+log = logging.getLogger(__name__)
+
+# Start packing fraction of the harmonic-sphere pressure preparation (the protocol then
+# rescales the box to the target pressure).
+HARMONIC_START_PHI = {2: 0.88, 3: 0.68}
+
+
+def glass_of(settings: dict, seed: int) -> Glass:
+    """The sample definition (sizes, box) of ``seed`` in an ensemble."""
+    n, dim = settings["N"], settings["dim"]
+    if settings["model"] == "ipl":
+        return ipl_glass(np.random.default_rng([seed, 1]), n, dim)
+    return harmonic_sphere_glass(n, dim, HARMONIC_START_PHI[dim])
+
+
+# ----------------------------------------------------------------------------- prepare
+def prepare(settings: dict, seeds: list[int]) -> tuple[Arrays, dict]:
+    """Inherent states of a batch (T_p = infinity)."""
+    options = minimize_options(settings)
+    rows = {k: [] for k in ("positions", "box", "sizes", "converged", "max_force", "pressure")}
+    progress = Progress(f"prepare {settings['name']}", len(seeds))
+    for seed in seeds:
+        g = glass_of(settings, seed)
+        R0 = systems.random_positions(np.random.default_rng([seed, 2]), settings["N"], g.box)
+        species = jnp.asarray(g.species)
+        if settings["model"] == "harmonic_sphere":
+            p = prepare_at_pressure(
+                g.potential, R0, g.box, g.params, species, settings["pressure"], options
+            )
+            m, box, ok = p.minimum, np.asarray(p.box), p.converged
+        else:
+            m, box = quench(g, R0, options), g.box
+            ok = bool(m.converged)
+        model = Model(g.potential, jnp.asarray(box), species, m.pairs)
+        pressure = float(mechanics.pressure(model, m.positions, g.params))
+        rows["positions"].append(np.asarray(m.positions))
+        rows["box"].append(box)
+        rows["sizes"].append(np.asarray(g.params.diameter)[g.species])
+        rows["converged"].append(ok)
+        rows["max_force"].append(float(m.max_force))
+        rows["pressure"].append(pressure)
+        progress.step(
+            f"seed {seed}: max|F| = {float(m.max_force):.2e}, p = {pressure:.4g}, converged {ok}"
+        )
+    arrays = {
+        "seed": (("sample",), np.asarray(seeds, np.int64)),
+        "positions": (("sample", "particle", "dim"), np.stack(rows["positions"])),
+        "box": (("sample", "dim", "dim2"), np.stack(rows["box"])),
+        "sizes": (("sample", "particle"), np.stack(rows["sizes"])),
+        "converged": (("sample",), np.asarray(rows["converged"])),
+        "max_force": (("sample",), np.asarray(rows["max_force"])),
+        "pressure": (("sample",), np.asarray(rows["pressure"])),
+    }
+    return arrays, {"samples": len(seeds), "converged": int(np.sum(rows["converged"]))}
+
+
+# ----------------------------------------------------------------------------- analyse
+def radial_profile(R: np.ndarray, box: np.ndarray, field: np.ndarray, bins: np.ndarray):
+    """Median of ``|field_i|`` (normalized by its maximum) over particles in distance shells
+    ``bins`` around the particle of largest ``|field|`` (the mode's core); NaN for empty
+    shells. ``R`` ``(n, d)``, ``field`` ``(n, d)``."""
+    mag = np.linalg.norm(field, axis=1)
+    core = int(np.argmax(mag))
+    s = np.linalg.solve(box, (R - R[core]).T).T
+    dr = (s - np.round(s)) @ box.T
+    dist = np.linalg.norm(dr, axis=1)
+    which = np.digitize(dist, bins) - 1
+    out = np.full(len(bins) - 1, np.nan)
+    for b in range(len(bins) - 1):
+        sel = which == b
+        if sel.any():
+            out[b] = np.median(mag[sel]) / mag.max()
+    return out
+
+
+def _unit(x):
+    return x / jnp.linalg.norm(x)
+
+
+def analyse(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dict]:
+    """Spectrum of ``A``, participations, Hessian frequencies and top-mode analysis."""
+    n, dim = settings["N"], settings["dim"]
+    n_top = settings["top_modes"]
+    m_max = n * dim - dim
+    seeds = arrays["seed"]
+    S = len(seeds)
+    out = {
+        "used": np.zeros(S, bool),
+        "eigenvalues": np.full((S, m_max), np.nan),
+        "participation": np.full((S, m_max), np.nan),
+        "omega": np.full((S, m_max), np.nan),
+        "n_bonds": np.zeros(S, np.int64),
+        "n_rattlers": np.zeros(S, np.int64),
+        "self_stress": np.zeros(S, np.int64),
+        "shear_modulus": np.full(S, np.nan),
+        "density": np.full(S, np.nan),
+        "a0": np.full(S, np.nan),
+        "overlap_loss": np.full((S, n_top), np.nan),
+        "ph_cost_ratio": np.full((S, n_top), np.nan),
+        "ph_gradient": np.full((S, n_top), np.nan),
+    }
+    L = float(np.min(np.abs(np.linalg.eigvalsh(arrays["box"][0]))))
+    bins = np.linspace(0.0, 0.5 * L, settings["decay_bins"] + 1)
+    profiles = np.full((S, n_top, 4, len(bins) - 1), np.nan)
+    progress = Progress(f"analyse {settings['name']}", S)
+    for s in range(S):
+        if not arrays["converged"][s]:
+            progress.step(f"seed {seeds[s]}: not converged, skipped")
+            continue
+        g = glass_of(settings, int(seeds[s]))
+        box = arrays["box"][s]
+        R = jnp.asarray(arrays["positions"][s])
+        species = jnp.asarray(g.species)
+        pairs = interacting_pairs(g.potential, R, box, g.params)
+        net = op.bond_network(g.potential, R, box, g.params, species, pairs)
+        spec = op.bond_spectrum_dense(net)
+        m = spec.eigenvalues.shape[0]
+        out["eigenvalues"][s, :m] = np.asarray(spec.eigenvalues)
+        out["participation"][s, :m] = np.asarray(op.dense_force_participation(net, spec))
+        w2 = np.linalg.eigvalsh(np.asarray(op.hessian_matrix(net)))[dim:]
+        out["omega"][s, :m] = np.sign(w2) * np.sqrt(np.abs(w2))
+        model = Model(g.potential, jnp.asarray(box), species, pairs)
+        C = np.asarray(mechanics.elastic_constants(model, R, g.params).voigt)
+        _, G, _ = mechanics.isotropic_moduli(jnp.asarray(C), dim)
+        V = float(box_volume(jnp.asarray(box)))
+        out["shear_modulus"][s] = float(G)
+        out["density"][s] = n / V
+        out["a0"][s] = (V / n) ** (1.0 / dim)
+        out["n_bonds"][s] = net.n_bonds
+        out["n_rattlers"][s] = net.n_rattlers
+        out["self_stress"][s] = op.self_stress_count(net)
+        top = op.modes_from_spectrum(net, spec, jnp.arange(min(n_top, m)))
+        Rk = np.asarray(net.R)
+        for q in range(top.eigenvalues.shape[0]):
+            ph_D = pseudo_harmonic_mode(net, top.D[q])
+            ph_F = op.hessian_apply(net, ph_D.z)
+            out["overlap_loss"][s, q] = 1.0 - abs(float(jnp.vdot(_unit(top.D[q]), ph_D.z)))
+            out["ph_cost_ratio"][s, q] = float(ph_D.cost / ph_D.cost_start)
+            out["ph_gradient"][s, q] = float(ph_D.gradient)
+            for c, field in enumerate((top.D[q], ph_D.z, top.F[q], ph_F)):
+                profiles[s, q, c] = radial_profile(Rk, box, np.asarray(field), bins)
+        out["used"][s] = True
+        progress.step(
+            f"seed {seeds[s]}: N_b = {net.n_bonds}, rattlers {net.n_rattlers}, "
+            f"lambda_max = {float(spec.eigenvalues[0]):.4g}, G = {float(G):.4g}"
+        )
+    arrays_out = {
+        "seed": (("sample",), np.asarray(seeds, np.int64)),
+        "used": (("sample",), out["used"]),
+        "eigenvalues": (("sample", "mode"), out["eigenvalues"]),
+        "participation": (("sample", "mode"), out["participation"]),
+        "omega": (("sample", "mode"), out["omega"]),
+        "n_bonds": (("sample",), out["n_bonds"]),
+        "n_rattlers": (("sample",), out["n_rattlers"]),
+        "self_stress": (("sample",), out["self_stress"]),
+        "shear_modulus": (("sample",), out["shear_modulus"]),
+        "density": (("sample",), out["density"]),
+        "a0": (("sample",), out["a0"]),
+        "overlap_loss": (("sample", "top_mode"), out["overlap_loss"]),
+        "ph_cost_ratio": (("sample", "top_mode"), out["ph_cost_ratio"]),
+        "ph_gradient": (("sample", "top_mode"), out["ph_gradient"]),
+        "decay_bins": (("bin_edge",), bins),
+        "decay": (("sample", "top_mode", "field", "bin"), profiles),
+    }
+    return arrays_out, {"samples": S, "used": int(out["used"].sum())}

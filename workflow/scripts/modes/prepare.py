@@ -1,0 +1,13 @@
+"""Snakemake adapter: inherent states of one ensemble batch (glasses.zarr)."""
+
+from tunable_solids import jobs
+from tunable_solids.studies.modes import stages
+
+jobs.run_stage(
+    stages.prepare,
+    snakemake.params.settings,
+    (list(snakemake.params.seeds),),
+    snakemake.output[0],
+    snakemake.log[0],
+    "modes_prepare",
+)
