@@ -177,3 +177,20 @@ def test_exact_line_search_finds_the_line_minimum(harmonic2d):
     slope = (float(pseudo_harmonic_cost(net, z + (t + h) * p))
              - float(pseudo_harmonic_cost(net, z + (t - h) * p))) / (2 * h)  # fmt: skip
     assert abs(slope) * abs(t) < 1e-6 * best
+
+
+def test_sparse_route_agrees_with_dense(net, dense):
+    """Sparse LU (one particle pinned) + ARPACK: the same top eigenpairs; the sparse S and M
+    equal the dense ones entry by entry (assembled by different code)."""
+    spec, _ = dense
+    S = np.asarray(op.compatibility_matrix(net))
+    np.testing.assert_array_equal(op.compatibility_sparse(net).toarray(), S)
+    H = np.asarray(op.hessian_matrix(net))
+    np.testing.assert_allclose(op.hessian_sparse(net).toarray(), H, atol=1e-14 * np.abs(H).max())
+    k = 6
+    sm = op.top_bond_modes_sparse(net, k)
+    np.testing.assert_allclose(sm.eigenvalues, np.asarray(spec.eigenvalues[:k]), rtol=1e-10)
+    assert sm.residual < 1e-10
+    modes = op.modes_from_spectrum(net, spec, jnp.arange(k))
+    overlap = np.abs(np.sum(sm.f * np.asarray(modes.f), axis=1))
+    np.testing.assert_allclose(overlap, 1.0, atol=1e-8)

@@ -12,7 +12,7 @@
 - ``M`` is the Hessian of the network, ``M^+`` its pseudo-inverse without the ``d`` global
   translations. Fields in particle space are ``(n, d)`` arrays.
 
-Two routes to the spectrum of ``A``:
+Three routes to the spectrum of ``A``:
 
 - dense (:func:`bond_spectrum_dense`): the non-zero eigenvalues of ``A`` are those of the
   generalized problem ``S^T S u = lambda M u`` (``n d - d`` of them), solved by a Cholesky
@@ -21,7 +21,12 @@ Two routes to the spectrum of ``A``:
   (unit), particle force mode ``F = S^T f = sqrt(lambda) M u``, displacement mode
   ``D = M^+ S^T f = sqrt(lambda) u``.
 - matrix-free (:func:`top_bond_modes`): the top ``k`` eigenpairs of ``A`` by LOBPCG, each
-  product with ``A`` one conjugate-gradient solve of ``M``, so no ``(n d)^2`` array exists.
+  product with ``A`` one conjugate-gradient solve of ``M``, so no ``(n d)^2`` array exists
+  (traceable: runs on a GPU);
+- sparse (:func:`top_bond_modes_sparse`): the top ``k`` by ARPACK (Lanczos), each product
+  with ``A`` two triangular solves with a sparse LU factor of ``M`` with one particle pinned
+  (the solution then differs from ``M^+ b`` by a translation, which is removed). On a CPU
+  this is the fastest route for the tail (benchmarks/bond_operator.py).
 
 The zero modes of ``A`` are the states of self-stress; for a rigid network there are
 ``N_b - (n d - d)`` of them (:func:`self_stress_count`).
@@ -35,6 +40,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from ...energy import stiffness_coefficients
 from ...linalg import conjugate_gradients, remove_translation
@@ -153,13 +160,6 @@ def hessian_matrix(net: BondNetwork) -> Array:
     return H.reshape(n * dim, n * dim)
 
 
-def translation_basis(n: int, dim: int) -> np.ndarray:
-    """Orthonormal basis ``(n d, d)`` of the global translations."""
-    T = np.zeros((n, dim, dim))
-    T[:, np.arange(dim), np.arange(dim)] = 1.0 / np.sqrt(n)
-    return T.reshape(n * dim, dim)
-
-
 def bond_operator_matrix(net: BondNetwork, rcond: float = 1e-10) -> Array:
     """Dense ``A = S M^+ S^T`` ``(N_b, N_b)`` by an eigendecomposition of ``M`` (small
     systems and tests only: the independent route to :func:`bond_spectrum_dense`)."""
@@ -195,8 +195,11 @@ def bond_spectrum_dense(net: BondNetwork) -> BondSpectrum:
     """
     n, dim = net.R.shape
     H = hessian_matrix(net)
-    T = jnp.asarray(translation_basis(n, dim))
-    H = H + jnp.mean(jnp.diagonal(H)) * (T @ T.T)
+    # c T T^T has entries c delta_ab / n: added by broadcasting (an explicit T @ T.T of
+    # constants is constant-folded by XLA at compile time, 20 s at N d = 6000).
+    c = jnp.mean(jnp.diagonal(H)) / n
+    eye = jnp.eye(dim, dtype=H.dtype)
+    H = (H.reshape(n, dim, n, dim) + c * eye[None, :, None, :]).reshape(n * dim, n * dim)
     S = compatibility_matrix(net)
     B = S.T @ S
     L = jnp.linalg.cholesky(H)
@@ -315,3 +318,73 @@ def modes_from_bond_forces(
     F = jax.vmap(partial(equilibrium_apply, net))(f)
     D = jax.vmap(lambda x: inverse_hessian_apply(net, x, tol, max_iter)[0])(F)
     return BondModes(eigenvalues, f, F, D)
+
+
+def hessian_sparse(net: BondNetwork) -> sp.csr_matrix:
+    """Sparse Hessian ``M`` ``(n d, n d)`` from the bond blocks (host, float64)."""
+    n, dim = net.R.shape
+    a, b, u = np.asarray(net.a), np.asarray(net.b), np.asarray(net.unit)
+    K = a[:, None, None] * u[:, :, None] * u[:, None, :] + b[:, None, None] * np.eye(dim)
+    i, j = np.asarray(net.i), np.asarray(net.j)
+    ra = np.arange(dim)
+    rows, cols, vals = [], [], []
+    for p, q, sign in ((i, i, 1.0), (j, j, 1.0), (i, j, -1.0), (j, i, -1.0)):
+        rows.append((p[:, None, None] * dim + ra[None, :, None]) + 0 * ra[None, None, :])
+        cols.append((q[:, None, None] * dim + ra[None, None, :]) + 0 * ra[None, :, None])
+        vals.append(sign * K)
+    data = (
+        np.concatenate([v.ravel() for v in vals]),
+        (np.concatenate([r.ravel() for r in rows]), np.concatenate([c.ravel() for c in cols])),
+    )
+    return sp.csr_matrix(data, shape=(n * dim, n * dim))
+
+
+def compatibility_sparse(net: BondNetwork) -> sp.csr_matrix:
+    """Sparse ``S`` ``(N_b, n d)`` (host, float64)."""
+    n, dim = net.R.shape
+    u = np.asarray(net.unit)
+    nb = net.n_bonds
+    rows = np.repeat(np.arange(nb), 2 * dim)
+    cols = np.concatenate(
+        [np.asarray(net.i)[:, None] * dim + np.arange(dim), np.asarray(net.j)[:, None] * dim
+         + np.arange(dim)], axis=1
+    ).ravel()  # fmt: skip
+    vals = np.concatenate([u, -u], axis=1).ravel()
+    return sp.csr_matrix((vals, (rows, cols)), shape=(nb, n * dim))
+
+
+class SparseTopModes(NamedTuple):
+    """Top eigenpairs of ``A`` by the sparse route: ``eigenvalues`` ``(k,)`` descending, unit
+    bond force modes ``f`` ``(k, N_b)`` and the largest ``|A f - lambda f| / lambda``."""
+
+    eigenvalues: np.ndarray
+    f: np.ndarray
+    residual: float
+
+
+def top_bond_modes_sparse(net: BondNetwork, k: int, tol: float = 0.0, seed: int = 0):
+    """Largest ``k`` eigenpairs of ``A`` by ARPACK with a sparse LU factor of ``M`` (one
+    particle pinned: ``M`` must have no zero modes but the translations, i.e. rattlers
+    removed and a stable state). ``tol`` is ARPACK's (0: machine precision)."""
+    n, dim = net.R.shape
+    H = hessian_sparse(net)
+    free = np.arange(dim, n * dim)  # particle 0 pinned
+    lu = spla.splu(H[free][:, free].tocsc())
+    S = compatibility_sparse(net)
+    St = S.T.tocsr()
+
+    def apply(f):
+        rhs = St @ np.ravel(f)
+        x = np.zeros(n * dim)
+        x[free] = lu.solve(rhs[free])
+        x = x.reshape(n, dim)
+        return S @ (x - x.mean(axis=0)).ravel()
+
+    A = spla.LinearOperator((net.n_bonds, net.n_bonds), matvec=apply, dtype=np.float64)
+    v0 = np.random.default_rng(seed).standard_normal(net.n_bonds)
+    w, V = spla.eigsh(A, k=k, which="LA", tol=tol, v0=v0)
+    order = np.argsort(-w)
+    w, V = w[order], V[:, order]
+    AV = np.stack([apply(V[:, q]) for q in range(k)], axis=1)
+    resid = float(np.max(np.linalg.norm(AV - V * w, axis=0) / w))
+    return SparseTopModes(w, V.T, resid)
