@@ -51,8 +51,13 @@ Poisson's ratios (:func:`poisson_ratios`)
 normal stress and the shear stress zero, the shear strain left free. The paper's
 ``nu = (nu_x + nu_y) / 2`` with ``nu_x = -S_12 / S_11``, ``nu_y = -S_12 / S_22``
 (indices 1 = xx, 2 = yy). For an isotropic tensor this equals ``C_12 / C_11`` and the
-isotropic ``(B - G) / (B + G)`` (B, G as in :func:`mechanics.isotropic_moduli`); shear
-coupling ``C_13, C_23 != 0`` enters only through the full inversion.
+isotropic ``(B - G) / (B + G)`` (B, G as in :func:`mechanics.isotropic_moduli`). Shear
+coupling (``C_13, C_23 != 0``, anisotropic networks) enters through the full inversion;
+``nu_rect`` is the same average with the shear strain clamped instead (a rectangular box
+stretched along x with y free: ``nu_x = C_12 / C_22``, ``nu_y = C_12 / C_11``), recorded for
+comparison. The paper's nu drives the pruning. It does not enforce isotropy: pruned networks
+can reach a target nu with ``nu_x != nu_y`` (greedy pruning does, see :mod:`.greedy`), so
+``nu_iso`` and ``nu_rect`` are worth reporting beside it.
 """
 
 from __future__ import annotations
@@ -113,31 +118,39 @@ def geometry(network: Network) -> Geometry:
 
 
 class PoissonRatios(NamedTuple):
-    """nu = (nu_x + nu_y)/2 (the paper's), nu_x, nu_y, and nu_iso = (B - G)/(B + G)."""
+    """nu = (nu_x + nu_y)/2 (the paper's), nu_x, nu_y (shear stress free), nu_rect (shear
+    strain clamped) and nu_iso = (B - G)/(B + G)."""
 
     nu: float
     nu_x: float
     nu_y: float
+    nu_rect: float
     nu_iso: float
 
 
 def poisson_ratios(C) -> PoissonRatios:
-    """Poisson's ratios of a 2D Voigt matrix ``(3, 3)`` (numpy or jax; see module doc).
+    """Poisson's ratios of 2D Voigt matrices ``(..., 3, 3)`` (numpy or jax; see module doc).
 
     ``S_12/S_11`` and ``S_12/S_22`` are ratios of cofactors of ``C`` (no inverse formed).
     """
-    c00, c01, c02, c11, c12, c22 = C[0, 0], C[0, 1], C[0, 2], C[1, 1], C[1, 2], C[2, 2]
+    c00, c01, c02 = C[..., 0, 0], C[..., 0, 1], C[..., 0, 2]
+    c11, c12, c22 = C[..., 1, 1], C[..., 1, 2], C[..., 2, 2]
     minus_cof01 = c01 * c22 - c12 * c02  # -S_12 det C
     nu_x = minus_cof01 / (c11 * c22 - c12 * c12)
     nu_y = minus_cof01 / (c00 * c22 - c02 * c02)
     bulk = (c00 + c11 + 2.0 * c01) / 4.0
     shear = (c00 + c11 + 2.0 * c22 - (c00 + c11 + 2.0 * c01) / 2.0) / 4.0
-    return PoissonRatios(0.5 * (nu_x + nu_y), nu_x, nu_y, (bulk - shear) / (bulk + shear))
+    nu_rect = 0.5 * (c01 / c11 + c01 / c00)
+    nu_iso = (bulk - shear) / (bulk + shear)
+    return PoissonRatios(0.5 * (nu_x + nu_y), nu_x, nu_y, nu_rect, nu_iso)
 
 
 def poisson_ratio(C) -> float:
-    """The paper's ``nu = (nu_x + nu_y) / 2`` of a Voigt matrix ``(3, 3)``."""
-    return poisson_ratios(C).nu
+    """The paper's ``nu = (nu_x + nu_y) / 2`` of Voigt matrices ``(..., 3, 3)``."""
+    c00, c01, c02 = C[..., 0, 0], C[..., 0, 1], C[..., 0, 2]
+    c11, c12, c22 = C[..., 1, 1], C[..., 1, 2], C[..., 2, 2]
+    minus_cof01 = c01 * c22 - c12 * c02
+    return 0.5 * minus_cof01 * (1.0 / (c11 * c22 - c12 * c12) + 1.0 / (c00 * c22 - c02 * c02))
 
 
 def stiffness_margin(C: np.ndarray) -> float:
