@@ -76,6 +76,10 @@ FLOPPY_TOL = 1e-8
 # Mandel form of C). Floppy modes sit at round-off (~1e-16 relative); the softest real modes
 # of the networks studied here (N <= ~1e3) are far above 1e-10 relative.
 ZERO_TOL = 1e-10
+# A factorization whose smallest pivot is below PIVOT_TOL * (largest) is of a floppy network
+# (a zero mode gives a round-off pivot, ~1e-16 relative; pivots are >= the smallest
+# eigenvalue, far above this for rigid networks).
+PIVOT_TOL = 1e-12
 
 
 class Geometry(NamedTuple):
@@ -169,9 +173,15 @@ def _factor(geom: Geometry, stiffness: np.ndarray):
     KQ = geom.Q.multiply(stiffness[:, None]).tocsr()
     H = (geom.Q.T @ KQ).tocsc()[2:, 2:]
     xi = np.asarray(KQ.T @ geom.strain)
-    lu = spla.splu(
-        H, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
-    )
+    try:
+        lu = spla.splu(
+            H, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True}
+        )
+    except RuntimeError as e:  # "Factor is exactly singular"
+        raise ValueError("the network is not rigid (singular pinned Hessian)") from e
+    pivots = np.abs(lu.U.diagonal())
+    if not pivots.min() > PIVOT_TOL * pivots.max():
+        raise ValueError("the network is not rigid (singular pinned Hessian)")
     return lu, xi
 
 
@@ -185,7 +195,7 @@ def _solve(lu, rhs: np.ndarray) -> np.ndarray:
 def elastic_tensor(geom: Geometry, stiffness: np.ndarray) -> np.ndarray:
     """Relaxed Voigt matrix ``C`` ``(3, 3)`` by a fresh sparse solve (the exact reference).
 
-    The network must be rigid (:func:`rigidity`); otherwise the factorization is singular.
+    The network must be rigid (:func:`rigidity`); a floppy one raises ``ValueError``.
     """
     k = np.asarray(stiffness, float)
     lu, xi = _factor(geom, k)
@@ -280,7 +290,8 @@ class Updater:
 
     Mutable workspace (not a physics state: everything in it follows from ``stiffness`` and
     the ordered list of bonds changed since the last refresh, ``pending``). ``capacity``
-    accepted changes trigger an exact refresh (``refresh_every``).
+    accepted changes trigger an exact refresh (``refresh_every``). The start must be rigid
+    (``ValueError`` otherwise); :meth:`propose` keeps it so.
     """
 
     def __init__(self, geom: Geometry, stiffness: np.ndarray, refresh_every: int = 64):
