@@ -87,8 +87,9 @@ class Geometry(NamedTuple):
 
     n_nodes, volume (box area); i, j ``(B,)``; dofs ``(B, 4)`` the coordinates
     ``(2i, 2i+1, 2j, 2j+1)`` of each bond; q ``(B, 4)`` its compatibility row
-    ``(n, -n)`` on those (zero on node 0's); q_full the same without pinning; strain ``(B, 3)`` the affine extensions ``E_b``;
-    Q ``(B, 2N)`` sparse compatibility matrix.
+    ``(n, -n)`` on those (zero on node 0's); q_full the same without pinning;
+    strain ``(B, 3)`` the affine extensions ``E_b``; Q ``(B, 2N)`` sparse compatibility
+    matrix (pinned).
     """
 
     n_nodes: int

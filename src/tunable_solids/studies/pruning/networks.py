@@ -196,9 +196,7 @@ def as_core(network: Network, stiffness: np.ndarray | None = None):
     """
     b = len(network.i)
     k = np.ones(b) if stiffness is None else np.asarray(stiffness, float)
-    pairs = space.Pairs(
-        jnp.asarray(network.i), jnp.asarray(network.j), jnp.ones(b, bool)
-    )
+    pairs = space.Pairs(jnp.asarray(network.i), jnp.asarray(network.j), jnp.ones(b, bool))
     params = NetworkParams(jnp.asarray(k), jnp.asarray(network.rest_length))
     model = mechanics.Model(Spring(), jnp.asarray(network.box), None, pairs)
     return model, jnp.asarray(network.positions), params
