@@ -50,7 +50,7 @@ class AnnealOptions:
     cooling: float = 0.95
     per_temperature: int = 15
     p_remove: float = 0.7
-    refresh_every: int = 64
+    refresh_every: int = 128
 
     def temperature(self, level: int) -> float:
         return self.T0 * self.cooling**level

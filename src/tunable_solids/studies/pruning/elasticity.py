@@ -295,11 +295,11 @@ class Updater:
     (``ValueError`` otherwise); :meth:`propose` keeps it so.
     """
 
-    def __init__(self, geom: Geometry, stiffness: np.ndarray, refresh_every: int = 64):
+    def __init__(self, geom: Geometry, stiffness: np.ndarray, refresh_every: int = 128):
         self.geom = geom
         self.capacity = int(refresh_every)
         self.stiffness = np.array(stiffness, float)
-        self.W = np.zeros((2 * geom.n_nodes, self.capacity))
+        self.W = np.zeros((self.capacity, 2 * geom.n_nodes))  # row j: u_j (contiguous)
         self.c = np.zeros(self.capacity)
         self.refresh_errors: list[float] = []
         self._factorize()
@@ -329,7 +329,7 @@ class Updater:
         rhs = np.zeros(2 * g.n_nodes)
         rhs[idx] = q
         v0 = _solve(self.lu, rhs)
-        wq = q @ self.W[idx, :m]
+        wq = self.W[:m, idx] @ q
         alpha = float(q @ v0[idx] - (self.c[:m] * wq) @ wq)
         t = g.strain[bond] - q @ self.Y[idx]
         redundancy = 1.0 + delta * alpha
@@ -349,8 +349,8 @@ class Updater:
         if not move.valid:
             raise ValueError(f"bond {move.bond}: the move leaves the network floppy")
         m = self.m
-        u = move.v0 - self.W[:, :m] @ (self.c[:m] * move.wq)
-        self.W[:, m] = u
+        u = move.v0 - (self.c[:m] * move.wq) @ self.W[:m]
+        self.W[m] = u
         self.c[m] = move.gamma
         self.m = m + 1
         self.Y += move.gamma * np.outer(u, move.t)

@@ -90,7 +90,7 @@ class _Hashable:
 
 
 def round_stiffness(
-    geom: Geometry, k: np.ndarray, target: float, k_cut: float = 0.5, refresh_every: int = 64
+    geom: Geometry, k: np.ndarray, target: float, k_cut: float = 0.5, refresh_every: int = 128
 ) -> tuple[np.ndarray, np.ndarray]:
     """Binary network from trained stiffnesses (see the module doc). Returns the mask
     ``(B,)`` and the exact nu after each removal made, ``(removals + 1,)``."""

@@ -41,7 +41,7 @@ def greedy_pruning(
     geom: Geometry,
     target: float,
     n_candidates: int = 16,
-    refresh_every: int = 64,
+    refresh_every: int = 128,
     max_removals: int | None = None,
 ) -> PruningResult:
     """Greedy removals from the full network (unit stiffnesses) toward ``target``.
