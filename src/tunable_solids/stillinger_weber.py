@@ -119,6 +119,9 @@ def check_params(params: SWParams) -> None:
 def sw_params(lambda_: float, gamma: float, theta0_deg: float) -> SWParams:
     """:class:`SWParams` from ``lambda`` (Eq. 5, LAMMPS's ``lambda``), ``gamma`` and the
     favoured angle in degrees; validated (``ValueError`` names the bad parameter)."""
+    _check_value("lambda_", lambda_, 0.0, math.inf)
+    _check_value("gamma", gamma, 0.0, math.inf, low_open=True)
+    _check_value("theta0 (degrees)", theta0_deg, 0.0, 180.0)
     p = SWParams(
         jnp.asarray(lambda_, jnp.float64),
         jnp.asarray(gamma, jnp.float64),
@@ -195,7 +198,8 @@ class SWNeighborHandler:
     cutoff: interaction range ``a sigma``; skin: extra list range. The list is rebuilt (in
     :meth:`update`, traceable) when an unlisted pair may have come within ``cutoff``: with
     ``Fm = box inv(box_ref)``, a pair at ``r >= cutoff + skin`` at the build is now at least
-    ``s_min(Fm) (cutoff + skin) - |d_1| - |d_2|`` apart (``d`` the two largest atom
+    ``s_min(Fm) (cutoff + skin) - |d_1| - |d_2|`` apart (``s_min(Fm) >= 1 / (1 + |inv(Fm) -
+    I|_F)``) (``d`` the two largest atom
     displacements, measured in the current box), so the rows stay complete while that is
     ``>= cutoff`` (box changes, e.g. a barostat, are covered).
     """
@@ -237,8 +241,9 @@ class SWNeighborHandler:
         d2 = jnp.sum(transform(box, ds - jnp.round(ds)) ** 2, axis=1)
         top = jax.lax.top_k(d2, 2)[0] if d2.shape[0] >= 2 else jnp.concatenate([d2, d2])
         moved = jnp.sqrt(top[0]) + jnp.sqrt(top[1])
-        # s_min(box inv(box_ref)) >= 1 / |box_ref inv(box)|_F
-        s_min = 1.0 / jnp.linalg.norm(nbrs.box_ref @ jnp.linalg.inv(box))
+        # s_min(box inv(box_ref)) = 1 / |box_ref inv(box)|_2 >= 1 / (1 + |box_ref inv(box) - I|_F)
+        dm = nbrs.box_ref @ jnp.linalg.inv(box) - jnp.eye(box.shape[0], dtype=box.dtype)
+        s_min = 1.0 / (1.0 + jnp.sqrt(jnp.sum(dm * dm)))
         stale = s_min * self.list_range - moved < self.cutoff
         capacity, row_capacity = nbrs.pairs.i.shape[0], nbrs.idx.shape[1]
 
