@@ -38,7 +38,7 @@ run: $(VENV)/.installed
 # One pytest process per group: a single process over the whole suite crashed twice here
 # (segfault inside XLA's compiler in tests/training, after ~230 tests' compilations), while
 # every group passes in its own process (README "Tests").
-TEST_GROUPS := tests/core "tests/packings tests/workflow tests/cluster" tests/response tests/training tests/modes tests/pruning
+TEST_GROUPS := tests/core "tests/packings tests/workflow tests/cluster" tests/response tests/training tests/modes tests/pruning tests/metamaterials
 
 test: $(VENV)/.installed-dev
 	@for g in $(TEST_GROUPS); do echo "== pytest $$g"; $(BIN)/python -m pytest $$g || exit 1; done
