@@ -8,8 +8,9 @@ Moves
 -----
 - displacement: one particle moves by ``dx`` uniform in the cube ``[-delta, delta]^d``;
 - SWAP: two particles exchange their sizes (the multiset of sizes is conserved).
-Each trial move is a SWAP with probability ``p_swap`` (0.2 in Berthier et al.), else a
-displacement; both proposals are symmetric, so the Metropolis rule
+Each move step is a SWAP step with probability ``p_swap`` (0.2 in Berthier et al.), else a
+displacement step, drawn independently of the configuration (all active cells of one step make
+the same kind of move); both proposals are symmetric, so the Metropolis rule
 ``accept with min(1, exp(-dE / T))`` gives detailed balance w.r.t. ``exp(-E / T)`` over
 positions and size assignments.
 
@@ -27,11 +28,15 @@ one cell; a valid variant of the global SWAP since the proposal is still symmetr
 displacement that would take the particle out of its cell is rejected, so the occupation of
 every cell, hence the uniform choice, is the same before and after a move: each sub-step
 satisfies detailed balance for the fixed offset, and a round (a product of such kernels,
-averaged over offsets and color orders) leaves the Boltzmann distribution invariant. Active
-cells are at least one cell apart and cells are at least ``r_c`` wide, so the moves of
-different active cells never interact: they are evaluated and accepted in parallel. The
-energy change of a move sums over the particles of the ``3^d`` neighbouring cells (fewer
-distinct cells along an axis with 2 cells).
+averaged over offsets and color orders) leaves the Boltzmann distribution invariant. The
+offset is drawn per round rather than per sub-step: a particle stays in its cell for the whole
+round, so one cell sort serves all ``2^d`` sub-steps. Active cells are at least one cell apart
+and cells are at least ``r_c`` wide, so the moves of different active cells never interact:
+they are evaluated and accepted in parallel. The energy change of a move sums over the
+particles of the ``3^d`` neighbouring cells, each taken at the periodic image adjacent to the
+active cell (a static shift per neighbour cell: no minimum-image rounding in the kernel; with 2
+cells along an axis the other cell is seen as both of its images, at most one of which is
+within ``r_c <= L / 2``).
 
 A *sweep* is ``rounds_per_sweep = max(1, round(N / (cells * moves_per_cell)))`` rounds, i.e.
 about N trial moves.
@@ -51,7 +56,8 @@ compares it to a fresh full evaluation.
 Units: lengths as the positions and sizes, energies in the potential's ``k``, T in the same
 units as the energy (k_B = 1). The state is a :class:`SwapState` of plain arrays: save it with
 :func:`state_arrays`, restore with :func:`state_from_arrays`; a run split at any sweep with a
-save/restore in between is bit-identical to one run.
+save/restore in between is bit-identical to one run (unless a cell overflows: the capacity then
+grows at a block start, which can differ between the two runs and change the last bits).
 """
 
 from __future__ import annotations

@@ -268,16 +268,16 @@ def test_cell_overflow_is_detected_and_redone(ipl64):
     glass, R = ipl64
     start = _state(glass, R, seed=3)
     r_c = sm.interaction_range(glass.potential, glass.params.diameter, 0.2)
-    plan = sm._Plan(glass.potential, sm.cell_grid(glass.box, r_c), 2, 16, 1)
+    plan = sm._Plan(glass.potential, sm.cell_grid(glass.box, r_c), 8, 16, 1)
     consts = sm._Consts(
         *map(jnp.asarray, (np.diag(glass.box), np.diag(glass.box) / 2, 1.0, 0.2, 1.0, 0.2, 0, 0.4))
     )
-    _, overflow = sm._block(plan, consts, start._replace(cell_capacity=jnp.asarray(2)), 1)
+    _, overflow = sm._block(plan, consts, start._replace(cell_capacity=jnp.asarray(8)), 1)
     assert bool(overflow)
 
-    small = _run(glass, start._replace(cell_capacity=jnp.asarray(2, jnp.int64)), 20, 1.0, 0.2)
+    small = _run(glass, start._replace(cell_capacity=jnp.asarray(8, jnp.int64)), 20, 1.0, 0.2)
     capacity = int(small.cell_capacity)
-    assert capacity > 2
+    assert capacity > 8
     big = _run(glass, start._replace(cell_capacity=jnp.asarray(capacity, jnp.int64)), 20, 1.0, 0.2)
     for name, a, b in zip(sm.SwapState._fields, small, big, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b)), name
@@ -316,12 +316,12 @@ def test_cell_grid_is_even():
 
 
 def test_swap_reaches_lower_energy_at_low_temperature(ipl256):
-    """At T = 0.3 (2D IPL, N = 256, from an inherent state at E/N = 8.57) plain MC stays in
-    its basin (measured E/N ~ 8.86 after 300 sweeps) while SWAP MC (p_swap = 0.2) relaxes
-    (measured E/N ~ 8.0 after 200 sweeps, 7.63 after 2000): SWAP must be lower by > 0.3."""
+    """Quenched to T = 0.3 from the T = 5 liquid (2D IPL, N = 256, E/N = 17.79), plain MC
+    relaxes slowly (measured E/N after 300 sweeps: 10.65, 10.51 for two seeds) while SWAP MC
+    (p_swap = 0.2) goes much lower (8.71, 8.60): SWAP must be lower by more than 1."""
     glass, R = ipl256
     start = _state(glass, R, seed=7)
     plain = _run(glass, start, 300, 0.3, 0.0, warmup_sweeps=50)
     swap = _run(glass, start, 300, 0.3, 0.2, warmup_sweeps=50)
     e_plain, e_swap = float(plain.energy) / 256, float(swap.energy) / 256
-    assert e_swap < e_plain - 0.3, (e_plain, e_swap)
+    assert e_swap < e_plain - 1.0, (e_plain, e_swap)
