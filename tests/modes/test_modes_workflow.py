@@ -29,7 +29,15 @@ def _config(**changes):
 @pytest.mark.parametrize(
     "changes,expected",
     [
-        ({"parent_temperature": 0.45}, "modes.ensembles.e.parent_temperature: 0.45 is not"),
+        (
+            {"parent_temperature": 0.45, "model": "harmonic_sphere", "pressure": 0.1},
+            "modes.ensembles.e.parent_temperature: 0.45 is not allowed for model harmonic_sphere",
+        ),
+        ({"swap": {"sweeps": 10}}, "modes.ensembles.e.swap: only allowed with a finite"),
+        (
+            {"parent_temperature": 1.0, "swap": {"sweeps": 10, "warmup_sweeps": 10}},
+            "modes.ensembles.e.swap.warmup_sweeps: 10 must be < sweeps = 10",
+        ),
         ({"model": "harmonic_sphere"}, "modes.ensembles.e.pressure: required"),
         ({"pressure": 0.1}, "modes.ensembles.e.pressure: only allowed for model harmonic_sphere"),
         ({"N": 20}, "modes.ensembles.e.N: 20 is too small for the interaction range"),
@@ -121,3 +129,46 @@ def test_tables_and_figures_from_the_store(analysed, tmp_path):
     figures.draw_all([(st, [path])], str(tmp_path / "ex.csv"), out, dpi=60)
     assert all((tmp_path / f"{name}.png").stat().st_size > 10_000
                for name in ("modes_spectra", "modes_structure"))  # fmt: skip
+
+
+def test_finite_parent_temperature_resumes_after_a_kill(tmp_path, monkeypatch):
+    """SWAP MC at T_p, then the quench: a batch killed after its second checkpoint (mid-chain
+    of the first glass) resumes from the checkpoint and ends bit-identical to an uninterrupted
+    batch; the checkpoint is removed once the store exists."""
+    cfg = _config(
+        parent_temperature=1.0,
+        swap={"sweeps": 60, "warmup_sweeps": 20, "checkpoint_every": 20, "block": 20},
+    )
+    validate(cfg)
+    st = stage_settings(ensemble_settings(cfg, "e"), "prepare")
+    assert st["swap"]["sweeps"] == 60 and "swap" not in stage_settings(
+        ensemble_settings(cfg, "e"), "analyse"
+    )
+    whole, _ = stages.prepare(st, [0, 1])
+
+    out = tmp_path / "glasses.zarr"
+    real_save, calls = stages._save_checkpoint, []
+
+    def killed_after_two(*args):
+        real_save(*args)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(stages, "_save_checkpoint", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        stages.prepare(st, [0, 1], str(out))
+    assert stages.checkpoint_path(out).exists()
+    monkeypatch.setattr(stages, "_save_checkpoint", real_save)
+    resumed, summary = stages.prepare(st, [0, 1], str(out))
+    for k in ("positions", "sizes", "mc_energy_per_particle", "converged"):
+        np.testing.assert_array_equal(resumed[k][1], whole[k][1])
+    assert summary["converged"] == 2
+    # SWAP moved sizes between particles (a permutation of the drawn sizes); finite energies
+    drawn = np.asarray(stages.glass_of(st, 0).params.diameter)
+    np.testing.assert_array_equal(np.sort(whole["sizes"][1][0]), np.sort(drawn))
+    assert not np.array_equal(whole["sizes"][1][0], drawn)
+    assert np.all(np.isfinite(whole["mc_energy_per_particle"][1]))
+    write_store(out, resumed, {})
+    stages.remove_checkpoint(out)
+    assert not stages.checkpoint_path(out).exists()

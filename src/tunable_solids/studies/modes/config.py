@@ -14,6 +14,13 @@ import numpy as np
 
 from tunable_solids.config import DEFAULT_MINIMIZE, merge
 
+DEFAULT_SWAP = {
+    "sweeps": 2000,
+    "warmup_sweeps": 200,
+    "p_swap": 0.2,
+    "checkpoint_every": 500,
+    "block": 100,
+}
 DEFAULT_FIT = {
     "tail": [3.0, 1.0e9],
     "intermediate": [0.3, 3.0],
@@ -32,11 +39,19 @@ def errors(config: dict) -> list[str]:
     out = []
     for name, e in config.get("modes", {}).get("ensembles", {}).items():
         key = f"modes.ensembles.{name}"
-        if e.get("parent_temperature", "inf") != "inf":
+        if e.get("parent_temperature", "inf") != "inf" and e["model"] != "ipl":
             out.append(
-                f"{key}.parent_temperature: {e['parent_temperature']!r} is not available yet; "
-                "allowed: inf (finite T_p needs the SWAP Monte Carlo preparation, which has "
-                "not landed)"
+                f"{key}.parent_temperature: {e['parent_temperature']!r} is not allowed for "
+                f"model {e['model']}; allowed: inf (SWAP Monte Carlo equilibrates the "
+                "polydisperse ipl model only)"
+            )
+        if "swap" in e and e.get("parent_temperature", "inf") == "inf":
+            out.append(f"{key}.swap: only allowed with a finite parent_temperature")
+        sw = {**DEFAULT_SWAP, **e.get("swap", {})}
+        if sw["warmup_sweeps"] >= sw["sweeps"]:
+            out.append(
+                f"{key}.swap.warmup_sweeps: {sw['warmup_sweeps']} must be < sweeps = "
+                f"{sw['sweeps']} (warm-up sweeps adapt the step and do not sample exactly)"
             )
         if e["model"] == "harmonic_sphere" and "pressure" not in e:
             out.append(f"{key}.pressure: required for model harmonic_sphere")
@@ -77,6 +92,8 @@ def ensemble_settings(config: dict, name: str) -> dict:
     e.setdefault("decay_bins", 12)
     e["seeds"] = {"first": 0, "per_job": 4, **e["seeds"]}
     e["fit"] = {**DEFAULT_FIT, **e.get("fit", {})}
+    if e["parent_temperature"] != "inf":
+        e["swap"] = {**DEFAULT_SWAP, **e.get("swap", {})}
     e["minimize"] = merge(merge(DEFAULT_MINIMIZE, config.get("minimize")), e.get("minimize"))
     return e
 
@@ -95,6 +112,8 @@ def stage_settings(settings: dict, stage: str) -> dict:
     out["seeds"] = {"first": settings["seeds"]["first"]}
     if stage in ("prepare", "analyse"):
         out.pop("fit")
+    if stage != "prepare":
+        out.pop("swap", None)
     if stage == "prepare":
         out.pop("top_modes")
         out.pop("decay_bins")

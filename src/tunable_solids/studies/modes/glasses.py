@@ -71,17 +71,30 @@ def harmonic_sphere_glass(n: int, dim: int, phi: float) -> Glass:
     return Glass(potentials.make_potential("harmonic_sphere"), params, species, box)
 
 
+def remove_overlaps(glass: Glass, R0: np.ndarray, max_steps: int = 200_000) -> np.ndarray:
+    """Positions with the overlaps of ``R0`` relaxed: harmonic spheres of the same contact
+    distances minimized to ``OVERLAP_FORCE`` (the IPL forces of a random start, ~r^-11, would
+    take FIRE tens of thousands of steps: measured, a 3D N = 250 random start had not
+    converged after 200,000 steps; after this it converges in ~10,000)."""
+    pre = MinimizeOptions(force_tol=OVERLAP_FORCE, max_steps=max_steps)
+    soft = potentials.SoftSphere(name="harmonic_sphere", repulsion="absolute")
+    m = minimize(soft, R0, glass.box, glass.params, jnp.asarray(glass.species), pre)
+    return np.asarray(m.positions)
+
+
 def quench(glass: Glass, R0: np.ndarray, options: MinimizeOptions | None = None) -> Minimum:
     """Instantaneous quench of positions ``R0`` to the inherent state (max|F| <= the option's
-    tolerance). Overlaps are first removed with harmonic spheres of the same contact
-    distances down to ``OVERLAP_FORCE``: the IPL forces of a random start (~r^-11) would
-    take FIRE tens of thousands of steps (measured: a 3D N = 250 random start had not
-    converged after 200,000 steps; after the overlap removal it converges in ~10,000)."""
+    tolerance); for soft potentials other than harmonic spheres the overlaps are removed
+    first (:func:`remove_overlaps`)."""
     options = MinimizeOptions() if options is None else options
-    species = jnp.asarray(glass.species)
     R = R0
     if not isinstance(glass.potential, potentials.SoftSphere):
-        pre = MinimizeOptions(force_tol=OVERLAP_FORCE, max_steps=options.max_steps)
-        soft = potentials.SoftSphere(name="harmonic_sphere", repulsion="absolute")
-        R = minimize(soft, R0, glass.box, glass.params, species, pre).positions
+        R = remove_overlaps(glass, R0, options.max_steps)
+    species = jnp.asarray(glass.species)
     return minimize(glass.potential, R, glass.box, glass.params, species, options)
+
+
+def with_sizes(glass: Glass, sizes: np.ndarray) -> Glass:
+    """The IPL sample with its particles' sizes replaced (SWAP moves permute them)."""
+    p = glass.params
+    return glass._replace(params=potentials.particle_params(sizes, p.k, p.nonadditivity))

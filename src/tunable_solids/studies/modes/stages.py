@@ -5,7 +5,9 @@ returns ``{name: (dims, array)}`` plus a summary; the Snakemake scripts in
 ``workflow/scripts/modes`` read and write the stores.
 
 - :func:`prepare` (``glasses.zarr``): inherent states (T_p = infinity: instantaneous quench
-  of random positions; harmonic spheres at the target pressure);
+  of random positions; finite T_p: SWAP Monte Carlo at T_p from the overlap-relaxed random
+  start, then the instantaneous quench, checkpointed; harmonic spheres at the target
+  pressure);
 - :func:`analyse` (``spectrum.zarr``): per glass, rattlers removed, the whole non-zero
   spectrum of ``A`` (dense reduced route), ``e(F)`` of every mode, the Hessian's
   frequencies, the shear modulus, and for the ``top_modes`` highest-lambda modes their
@@ -19,11 +21,13 @@ tables count them.
 from __future__ import annotations
 
 import logging
+import shutil
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
-from tunable_solids import mechanics, systems
+from tunable_solids import mechanics, store, swap_mc, systems
 from tunable_solids.mechanics import Model
 from tunable_solids.preparation import interacting_pairs, minimize_options
 from tunable_solids.progress import Progress
@@ -32,7 +36,7 @@ from tunable_solids.space import box_volume
 from tunable_solids.store import Arrays
 
 from . import operator as op
-from .glasses import Glass, harmonic_sphere_glass, ipl_glass, quench
+from .glasses import Glass, harmonic_sphere_glass, ipl_glass, quench, remove_overlaps, with_sizes
 from .pseudo_harmonic import pseudo_harmonic_mode
 
 log = logging.getLogger(__name__)
@@ -51,31 +55,109 @@ def glass_of(settings: dict, seed: int) -> Glass:
 
 
 # ----------------------------------------------------------------------------- prepare
-def prepare(settings: dict, seeds: list[int]) -> tuple[Arrays, dict]:
-    """Inherent states of a batch (T_p = infinity)."""
+ROWS = ("positions", "box", "sizes", "converged", "max_force", "pressure", "mc_energy",
+        "acceptance_swap")  # fmt: skip
+
+
+def checkpoint_path(output: str | Path) -> Path:
+    """Where a batch's SWAP checkpoint lives: beside the final store, invisible to Snakemake
+    (an interrupted replacement is restored first, :func:`store.recover`)."""
+    output = store.store_path(output)
+    return store.recover(output.with_name(f".{output.name}.checkpoint"))
+
+
+def _save_checkpoint(path: Path, rows: dict, seed: int, mc: swap_mc.SwapState | None) -> None:
+    arrays = {}
+    for k in ROWS:
+        if rows[k]:
+            v = np.stack([np.asarray(x) for x in rows[k]])
+            arrays[f"row_{k}"] = (tuple(f"{k}_{a}" for a in range(v.ndim)), v)
+    if mc is not None:
+        for k, v in swap_mc.state_arrays(mc).items():
+            arrays[f"mc_{k}"] = (tuple(f"mc_{k}_{a}" for a in range(v.ndim)), v)
+    store.write_store(path, arrays, {"seed": seed})
+
+
+def _load_checkpoint(path: Path):
+    arrays, attrs = store.read_store(path)
+    rows = {k: list(arrays[f"row_{k}"]) if f"row_{k}" in arrays else [] for k in ROWS}
+    mc = {k[3:]: v for k, v in arrays.items() if k.startswith("mc_")}
+    return rows, attrs["seed"], (swap_mc.state_from_arrays(mc) if mc else None)
+
+
+def equilibrate(glass: Glass, R0, settings: dict, seed: int, state=None, checkpoint=None):
+    """SWAP Monte Carlo of an IPL sample at ``parent_temperature`` for ``swap.sweeps`` sweeps
+    (the first ``swap.warmup_sweeps`` adapt the step), from ``state`` if given (a resumed
+    chain) else from ``R0``; ``checkpoint(state)`` is called every ``swap.checkpoint_every``
+    sweeps. Returns the final :class:`swap_mc.SwapState`."""
+    sw, T = settings["swap"], float(settings["parent_temperature"])
+    if state is None:
+        state = swap_mc.init_state(glass.potential, R0, glass.box, glass.params, seed)
+    progress = Progress(f"SWAP MC T_p = {T} seed {seed}", -(-sw["sweeps"] // sw["block"]))
+
+    def report(p: swap_mc.Progress):
+        progress.step(
+            f"sweep {p.sweep}: E/N = {p.energy_per_particle:.6f}, acceptance displacement "
+            f"{p.acceptance_displacement:.3f}, swap {p.acceptance_swap:.3f}, delta {p.delta:.4f}"
+        )
+
+    while int(state.sweep) < sw["sweeps"]:
+        n = min(sw["checkpoint_every"], sw["sweeps"] - int(state.sweep))
+        state = swap_mc.run(state, n, glass.potential, glass.box, glass.params, T, sw["p_swap"],
+                            warmup_sweeps=sw["warmup_sweeps"], block_sweeps=sw["block"],
+                            callback=report)  # fmt: skip
+        if checkpoint is not None:
+            checkpoint(state)
+    return state
+
+
+def prepare(settings: dict, seeds: list[int], output: str | None = None) -> tuple[Arrays, dict]:
+    """Inherent states of a batch. At a finite ``parent_temperature`` each IPL sample is
+    equilibrated by SWAP Monte Carlo first; the batch then checkpoints (finished samples and
+    the running chain) beside ``output`` and resumes from it after a kill."""
     options = minimize_options(settings)
-    rows = {k: [] for k in ("positions", "box", "sizes", "converged", "max_force", "pressure")}
+    finite = settings["parent_temperature"] != "inf"
+    ckpt = checkpoint_path(output) if (finite and output is not None) else None
+    rows, resume_seed, resume_state = {k: [] for k in ROWS}, None, None
+    if ckpt is not None and ckpt.exists():
+        rows, resume_seed, resume_state = _load_checkpoint(ckpt)
+        log.info("resuming from %s: %d samples done", ckpt, len(rows["converged"]))
     progress = Progress(f"prepare {settings['name']}", len(seeds))
-    for seed in seeds:
+    for seed in seeds[len(rows["converged"]) :]:
         g = glass_of(settings, seed)
         R0 = systems.random_positions(np.random.default_rng([seed, 2]), settings["N"], g.box)
         species = jnp.asarray(g.species)
+        mc_energy, acc_swap = np.nan, np.nan
         if settings["model"] == "harmonic_sphere":
             p = prepare_at_pressure(
                 g.potential, R0, g.box, g.params, species, settings["pressure"], options
             )
             m, box, ok = p.minimum, np.asarray(p.box), p.converged
         else:
+            if finite:
+                save = (
+                    None
+                    if ckpt is None
+                    else (lambda st, s=seed: _save_checkpoint(ckpt, rows, s, st))
+                )  # noqa: E731
+                start = resume_state if resume_seed == seed else None
+                R_start = None if start is not None else remove_overlaps(g, R0, options.max_steps)
+                mc = equilibrate(g, R_start, settings, seed, start, save)
+                g = with_sizes(g, np.asarray(mc.sizes))
+                R0 = np.asarray(mc.positions)
+                mc_energy = float(mc.energy) / settings["N"]
+                acc_swap = swap_mc.acceptance(mc)[1]
             m, box = quench(g, R0, options), g.box
             ok = bool(m.converged)
         model = Model(g.potential, jnp.asarray(box), species, m.pairs)
         pressure = float(mechanics.pressure(model, m.positions, g.params))
-        rows["positions"].append(np.asarray(m.positions))
-        rows["box"].append(box)
-        rows["sizes"].append(np.asarray(g.params.diameter)[g.species])
-        rows["converged"].append(ok)
-        rows["max_force"].append(float(m.max_force))
-        rows["pressure"].append(pressure)
+        sizes = np.asarray(g.params.diameter)[g.species]
+        values = (np.asarray(m.positions), box, sizes, ok, float(m.max_force), pressure,
+                  mc_energy, acc_swap)  # fmt: skip
+        for k, v in zip(ROWS, values, strict=True):
+            rows[k].append(v)
+        if ckpt is not None:
+            _save_checkpoint(ckpt, rows, seed, None)
         progress.step(
             f"seed {seed}: max|F| = {float(m.max_force):.2e}, p = {pressure:.4g}, converged {ok}"
         )
@@ -84,11 +166,20 @@ def prepare(settings: dict, seeds: list[int]) -> tuple[Arrays, dict]:
         "positions": (("sample", "particle", "dim"), np.stack(rows["positions"])),
         "box": (("sample", "dim", "dim2"), np.stack(rows["box"])),
         "sizes": (("sample", "particle"), np.stack(rows["sizes"])),
-        "converged": (("sample",), np.asarray(rows["converged"])),
-        "max_force": (("sample",), np.asarray(rows["max_force"])),
-        "pressure": (("sample",), np.asarray(rows["pressure"])),
+        "converged": (("sample",), np.asarray(rows["converged"], bool)),
+        "max_force": (("sample",), np.asarray(rows["max_force"], float)),
+        "pressure": (("sample",), np.asarray(rows["pressure"], float)),
+        "mc_energy_per_particle": (("sample",), np.asarray(rows["mc_energy"], float)),
+        "mc_acceptance_swap": (("sample",), np.asarray(rows["acceptance_swap"], float)),
     }
     return arrays, {"samples": len(seeds), "converged": int(np.sum(rows["converged"]))}
+
+
+def glass_in_store(settings: dict, arrays: dict, s: int) -> Glass:
+    """Sample ``s`` of a ``glasses.zarr`` as a :class:`Glass` (its stored box and, for IPL,
+    its stored sizes, which SWAP moves permuted)."""
+    g = glass_of(settings, int(arrays["seed"][s]))._replace(box=arrays["box"][s])
+    return with_sizes(g, arrays["sizes"][s]) if settings["model"] == "ipl" else g
 
 
 # ----------------------------------------------------------------------------- analyse
@@ -144,8 +235,8 @@ def analyse(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dict]:
         if not arrays["converged"][s]:
             progress.step(f"seed {seeds[s]}: not converged, skipped")
             continue
-        g = glass_of(settings, int(seeds[s]))
-        box = arrays["box"][s]
+        g = glass_in_store(settings, arrays, s)
+        box = g.box
         R = jnp.asarray(arrays["positions"][s])
         species = jnp.asarray(g.species)
         pairs = interacting_pairs(g.potential, R, box, g.params)
@@ -200,3 +291,9 @@ def analyse(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dict]:
         "decay": (("sample", "top_mode", "field", "bin"), profiles),
     }
     return arrays_out, {"samples": S, "used": int(out["used"].sum())}
+
+
+def remove_checkpoint(output: str | Path) -> None:
+    """Delete a batch's checkpoint once its store exists (nothing left to resume)."""
+    if store.store_path(output).exists():
+        shutil.rmtree(checkpoint_path(output), ignore_errors=True)
