@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from functools import partial
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -67,6 +68,7 @@ def checkpoint_path(output: str | Path) -> Path:
 
 
 def _save_checkpoint(path: Path, rows: dict, seed: int, mc: swap_mc.SwapState | None) -> None:
+    """Finished samples ``rows`` and, mid-chain, the SWAP state of sample ``seed``."""
     arrays = {}
     for k in ROWS:
         if rows[k]:
@@ -135,11 +137,9 @@ def prepare(settings: dict, seeds: list[int], output: str | None = None) -> tupl
             m, box, ok = p.minimum, np.asarray(p.box), p.converged
         else:
             if finite:
-                save = (
-                    None
-                    if ckpt is None
-                    else (lambda st, s=seed: _save_checkpoint(ckpt, rows, s, st))
-                )  # noqa: E731
+                save = None
+                if ckpt is not None:
+                    save = partial(_save_checkpoint, ckpt, rows, seed)
                 start = resume_state if resume_seed == seed else None
                 R_start = None if start is not None else remove_overlaps(g, R0, options.max_steps)
                 mc = equilibrate(g, R_start, settings, seed, start, save)
