@@ -86,6 +86,11 @@ def test_stages_count_modes_and_exclude_unconverged(analysed):
     assert summary == {"samples": 3, "used": 2}
     assert list(sp["used"]) == [True, True, False]
     assert np.all(np.isnan(sp["eigenvalues"][2]))
+    # the drawn example: the top mode of the first glass, consistent with its own arrays
+    n_b = sp["n_bonds"][0]
+    assert sp["example_bonds"].shape == (n_b, 2) and sp["example_f"].shape == (n_b,)
+    assert float(sp["example_lambda"]) == sp["eigenvalues"][0, 0]
+    np.testing.assert_allclose(np.linalg.norm(sp["example_f"]), 1.0, rtol=1e-10)
     n, dim = st["N"], st["dim"]
     for s in range(2):
         kept = n - sp["n_rattlers"][s]
@@ -125,10 +130,10 @@ def test_tables_and_figures_from_the_store(analysed, tmp_path):
     samples = tables.samples_table([(st, [path])])
     assert list(samples["used"]) == [True, True, False]
     ex.to_csv(tmp_path / "ex.csv", index=False)
-    out = [str(tmp_path / f"{name}.png") for name in ("modes_spectra", "modes_structure")]
+    names = ("modes_spectra", "modes_structure", "modes_example", "modes_annealing")
+    out = [str(tmp_path / f"{name}.png") for name in names]
     figures.draw_all([(st, [path])], str(tmp_path / "ex.csv"), out, dpi=60)
-    assert all((tmp_path / f"{name}.png").stat().st_size > 10_000
-               for name in ("modes_spectra", "modes_structure"))  # fmt: skip
+    assert all((tmp_path / f"{name}.png").stat().st_size > 10_000 for name in names)
 
 
 def test_finite_parent_temperature_resumes_after_a_kill(tmp_path, monkeypatch):

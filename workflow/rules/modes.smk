@@ -24,7 +24,7 @@ MODES_TABLES = {
     "exponents": f"{RESULTS}/tables/modes_exponents.csv",
     "samples": f"{RESULTS}/tables/modes_samples.csv",
 }
-MODES_FIGURES = ["modes_spectra", "modes_structure"]
+MODES_FIGURES = ["modes_spectra", "modes_structure", "modes_example", "modes_annealing"]
 TARGETS += (
     [*MODES_TABLES.values()]
     + expand(f"{RESULTS}/figures/{{fig}}.{{ext}}", fig=MODES_FIGURES, ext=["png", "pdf"])

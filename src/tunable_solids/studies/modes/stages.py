@@ -11,7 +11,8 @@ returns ``{name: (dims, array)}`` plus a summary; the Snakemake scripts in
 - :func:`analyse` (``spectrum.zarr``): per glass, rattlers removed, the whole non-zero
   spectrum of ``A`` (dense reduced route), ``e(F)`` of every mode, the Hessian's
   frequencies, the shear modulus, and for the ``top_modes`` highest-lambda modes their
-  pseudo-harmonic partners, overlaps and radial decay profiles.
+  pseudo-harmonic partners, overlaps and radial decay profiles; the fields of the top mode of
+  the batch's first analysed glass (``example_*``) for drawing.
 
 Samples whose minimization did not converge are kept in ``glasses.zarr`` with
 ``converged = False`` and skipped by :func:`analyse` (their rows are NaN, ``used = False``);
@@ -227,6 +228,7 @@ def analyse(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dict]:
         "ph_cost_ratio": np.full((S, n_top), np.nan),
         "ph_gradient": np.full((S, n_top), np.nan),
     }
+    example = {}  # the highest-lambda mode of the first analysed glass, fields for drawing
     L = float(np.min(np.abs(np.linalg.eigvalsh(arrays["box"][0]))))
     bins = np.linspace(0.0, 0.5 * L, settings["decay_bins"] + 1)
     profiles = np.full((S, n_top, 4, len(bins) - 1), np.nan)
@@ -267,6 +269,19 @@ def analyse(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dict]:
             out["ph_gradient"][s, q] = float(ph_D.gradient)
             for c, field in enumerate((top.D[q], ph_D.z, top.F[q], ph_F)):
                 profiles[s, q, c] = radial_profile(Rk, box, np.asarray(field), bins)
+            if q == 0 and not example:
+                example = {
+                    "example_positions": (("example_particle", "dim"), Rk),
+                    "example_bonds": (("example_bond", "end"),
+                                      np.stack([np.asarray(net.i), np.asarray(net.j)], 1)),
+                    "example_f": (("example_bond",), np.asarray(top.f[0])),
+                    "example_F": (("example_particle", "dim"), np.asarray(top.F[0])),
+                    "example_F_PH": (("example_particle", "dim"), np.asarray(ph_F)),
+                    "example_D": (("example_particle", "dim"), np.asarray(top.D[0])),
+                    "example_D_PH": (("example_particle", "dim"), np.asarray(ph_D.z)),
+                    "example_lambda": ((), np.asarray(float(top.eigenvalues[0]))),
+                    "example_box": (("dim", "dim2"), np.asarray(box)),
+                }  # fmt: skip
         out["used"][s] = True
         progress.step(
             f"seed {seeds[s]}: N_b = {net.n_bonds}, rattlers {net.n_rattlers}, "
@@ -290,6 +305,7 @@ def analyse(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dict]:
         "decay_bins": (("bin_edge",), bins),
         "decay": (("sample", "top_mode", "field", "bin"), profiles),
     }
+    arrays_out.update(example)
     return arrays_out, {"samples": S, "used": int(out["used"].sum())}
 
 

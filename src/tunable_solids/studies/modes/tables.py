@@ -35,9 +35,14 @@ TAIL_EXPONENT = -3.5  # the prediction of paper Eq. 11, used for the prefactor A
 def load_ensemble(paths: list[str]) -> dict[str, np.ndarray]:
     """The used samples of an ensemble's ``spectrum.zarr`` stores, concatenated."""
     parts = [read_store(p)[0] for p in paths]
-    keys = [k for k in parts[0] if k != "decay_bins"]
+    keys = [k for k in parts[0] if k != "decay_bins" and not k.startswith("example_")]
     out = {k: np.concatenate([p[k][p["used"]] for p in parts]) for k in keys}
     out["decay_bins"] = parts[0]["decay_bins"]
+    # the drawn example: the first batch that has one
+    for p in parts:
+        if "example_f" in p:
+            out.update({k: v for k, v in p.items() if k.startswith("example_")})
+            break
     out["n_samples_total"] = np.asarray(sum(len(p["used"]) for p in parts))
     return out
 
