@@ -167,10 +167,12 @@ def test_change_reruns_exactly_what_depends_on_it(workflow, case):
 
 # ----------------------------------------------------------------------------------- report
 
-# Every figure the workflow can draw (response.smk: RESPONSE_FIGURES; config: training).
+# Every figure the workflow can draw (response.smk: RESPONSE_FIGURES, modes.smk: MODES_FIGURES;
+# config: training).
 RESPONSE_FIGURES = ["response_rank", "response_singular_values", "response_linear_regime",
                     "response_tunability"]  # fmt: skip
-FIGURES = ["overview", *RESPONSE_FIGURES, *training_figure_inputs({})]
+MODES_FIGURES = ["modes_spectra", "modes_structure", "modes_example", "modes_annealing"]
+FIGURES = ["overview", *RESPONSE_FIGURES, *training_figure_inputs({}), *MODES_FIGURES]
 
 
 def _caption_title(name: str) -> str:
@@ -182,6 +184,9 @@ def test_response_figure_list_matches_rule_file():
     text = (ROOT / "workflow" / "rules" / "response.smk").read_text()
     listed = re.search(r"RESPONSE_FIGURES = \[(.*?)\]", text, re.S).group(1)
     assert re.findall(r'"(\w+)"', listed) == RESPONSE_FIGURES
+    text = (ROOT / "workflow" / "rules" / "modes.smk").read_text()
+    listed = re.search(r"MODES_FIGURES = \[(.*?)\]", text, re.S).group(1)
+    assert re.findall(r'"(\w+)"', listed) == MODES_FIGURES
 
 
 # What each figure rule hands its caption template (as `snakemake.params` / `.input`).
@@ -189,6 +194,7 @@ CAPTION_CONTEXT = {
     "overview": ({"dpi": 150}, {"table": "t.csv", "store": "results/s/batch0/measured.zarr"}),
     "response": ({"sweep_scenario": None, "dpi": 150}, {"svd": "t.csv", "sweeps": []}),
     "training": ({"inputs": {}, "dpi": 150, "max_traces": 40}, {"runs": "t.csv", "stores": []}),
+    "modes": ({"ensembles": [], "dpi": 150}, {"spectra": [], "exponents": "t.csv"}),
 }
 
 
