@@ -11,6 +11,17 @@ from matplotlib.collections import LineCollection, PatchCollection  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
 
 
+def box_frame(ax, L) -> None:
+    """Draw the (orthorhombic, 2D) box ``[0, L_x] x [0, L_y]`` and fit the axes to it, equal
+    aspect, no ticks."""
+    ax.plot([0, L[0], L[0], 0, 0], [0, 0, L[1], L[1], 0], "k-", lw=0.8)
+    ax.set_xlim(0, L[0])
+    ax.set_ylim(0, L[1])
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def draw_packing(ax, state: dict) -> None:
     """Particles as discs coloured by species, with periodic images clipped to the box, and
     the contact network (2D; a 3D state is projected on its first two axes)."""
@@ -38,12 +49,7 @@ def draw_packing(ax, state: dict) -> None:
     lines = LineCollection(segs, colors="k", linewidths=0.6)
     lines.set_clip_path(clip)
     ax.add_collection(lines)
-    ax.plot([0, L[0], L[0], 0, 0], [0, 0, L[1], L[1], 0], "k-", lw=0.8)
-    ax.set_xlim(0, L[0])
-    ax.set_ylim(0, L[1])
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    box_frame(ax, L)
     cfg = state["config"]
     ax.set_title(
         f"{cfg['name']}: {cfg['potential']}, N = {cfg['N']}, seed {int(state['seed'])}", fontsize=9

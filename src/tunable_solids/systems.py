@@ -37,6 +37,24 @@ def assign_species(n: int, n_species: int) -> np.ndarray:
     return (np.arange(n) * n_species // n).astype(np.int32)
 
 
+def random_sequential_addition(
+    rng: np.random.Generator, n: int, density: float, r_min: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points in a periodic cube of number density ``density``, added one by one at
+    uniform random positions and rejected when closer than ``r_min`` to any point already
+    placed (a liquid-like snapshot without overlaps). Returns positions ``(n, 3)`` and the
+    box ``(3, 3)``; needs ``density r_min^3`` well below the jamming limit of RSA (~0.5)."""
+    L = (n / density) ** (1 / 3)
+    R = np.zeros((0, 3))
+    while len(R) < n:
+        x = rng.uniform(0, L, 3)
+        d = R - x
+        d -= L * np.round(d / L)
+        if len(R) == 0 or np.min(np.sum(d * d, axis=1)) >= r_min**2:
+            R = np.vstack([R, x])
+    return R, np.eye(3) * L
+
+
 def power_law_sizes(
     rng: np.random.Generator, n: int, low: float, high: float, exponent: float = 3.0
 ) -> np.ndarray:

@@ -23,6 +23,7 @@ import pytest
 
 from tunable_solids import mechanics as M
 from tunable_solids import stillinger_weber as sw
+from tunable_solids import systems
 from tunable_solids.lammps_sw import lammps_module, lammps_reference, sw_parameter_file
 
 RTOL = 1e-10
@@ -44,25 +45,12 @@ def _tilt(R, box, xy=0.6, xz=-0.4, yz=0.3):
     return np.asarray(R) @ F.T, F @ box
 
 
-def _rsa(n, density, seed, r_min=0.95):
-    rng = np.random.default_rng(seed)
-    L = (n / density) ** (1 / 3)
-    R = np.zeros((0, 3))
-    while len(R) < n:
-        x = rng.uniform(0, L, 3)
-        d = R - x
-        d -= L * np.round(d / L)
-        if len(R) == 0 or np.min(np.sum(d * d, axis=1)) >= r_min**2:
-            R = np.vstack([R, x])
-    return R, np.eye(3) * L
-
-
 def _configurations():
     rng = np.random.default_rng(7)
     Rd, boxd = sw.diamond(2)
     keep = np.setdiff1d(np.arange(len(Rd)), [0, 13, 40])
     Rv = Rd[keep] + 0.06 * rng.standard_normal((len(keep), 3))
-    Rl, boxl = _rsa(120, 0.55, seed=3)
+    Rl, boxl = systems.random_sequential_addition(np.random.default_rng(3), 120, 0.55, 0.95)
     return {
         "diamond": (Rd, boxd),
         "vacancies": (Rv, boxd),

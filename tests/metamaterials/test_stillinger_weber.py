@@ -28,6 +28,7 @@ from jax_md import space as jmd_space
 
 from tunable_solids import mechanics as M
 from tunable_solids import stillinger_weber as sw
+from tunable_solids import systems
 from tunable_solids.general import from_jax_md
 from tunable_solids.minimize import minimize
 
@@ -46,16 +47,7 @@ def tilted(R, box, xy=0.6, xz=-0.4, yz=0.3):
 def disordered(n=64, density=0.5, seed=0, r_min=0.95):
     """A liquid-like snapshot: random sequential addition in a cubic box, no two atoms
     closer than ``r_min`` (no overlaps; neighbours at all distances and angles)."""
-    rng = np.random.default_rng(seed)
-    L = (n / density) ** (1 / 3)
-    R = np.zeros((0, 3))
-    while len(R) < n:
-        x = rng.uniform(0, L, 3)
-        d = R - x
-        d -= L * np.round(d / L)
-        if len(R) == 0 or np.min(np.sum(d * d, axis=1)) >= r_min**2:
-            R = np.vstack([R, x])
-    return R, np.eye(3) * L
+    return systems.random_sequential_addition(np.random.default_rng(seed), n, density, r_min)
 
 
 ENERGY = sw.stillinger_weber_energy()

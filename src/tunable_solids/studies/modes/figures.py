@@ -24,9 +24,19 @@ import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from tunable_solids.plotting import box_frame  # noqa: E402
+
 from . import tables  # noqa: E402
 
 FIELDS = [r"$|D|$", r"$|D_{PH}|$", r"$|F|$", r"$|F_{PH}|$"]
+
+
+def _label_log_panels(axes) -> None:
+    """Panel letters, a log grid, and no minor tick labels (narrow log ranges overlap)."""
+    for a, t in zip(axes, "abcdefgh", strict=False):
+        a.set_title(f"({t})", loc="left", fontsize=10)
+        a.grid(alpha=0.3, which="both")
+        a.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _guide(ax, x0, y0, slope, decades, label):
@@ -79,10 +89,7 @@ def spectra(ensembles: list[tuple[dict, dict]], table: pd.DataFrame):
     _guide(ax, xlo * 1.5, ylo * 3, 4.0, 0.5, r"$\omega^4$")
     ax.set_xlabel(r"$\omega / \omega_0$ (dashed: $\omega_{ph} = 2\pi c_s / L$)")
     ax.set_ylabel(r"$D(\omega)$ per particle")
-    for a, t in zip(axes, "abc", strict=True):
-        a.set_title(f"({t})", loc="left", fontsize=10)
-        a.grid(alpha=0.3, which="both")
-        a.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges: no overlapping labels
+    _label_log_panels(axes)
     fig.tight_layout()
     return fig
 
@@ -118,10 +125,7 @@ def structure(ensembles: list[tuple[dict, dict]]):
     ax.set_xlabel(r"$\lambda / \lambda_0$ (highest-$\lambda$ modes)")
     ax.set_ylabel(r"$1 - |\langle \hat D | \hat D_{PH} \rangle|$")
     ax.legend(fontsize=8)
-    for a, t in zip(axes, "ab", strict=True):
-        a.set_title(f"({t})", loc="left", fontsize=10)
-        a.grid(alpha=0.3, which="both")
-        a.xaxis.set_minor_formatter(NullFormatter())  # narrow log ranges: no overlapping labels
+    _label_log_panels(axes)
     fig.tight_layout()
     return fig
 
@@ -171,12 +175,7 @@ def example(ensembles: list[tuple[dict, dict]]):
                      loc="left")  # fmt: skip
         ax.legend(fontsize=8, loc="upper right")
     for ax in axes:
-        ax.plot([0, L[0], L[0], 0, 0], [0, 0, L[1], L[1], 0], "k-", lw=0.8)
-        ax.set_xlim(0, L[0])
-        ax.set_ylim(0, L[1])
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        box_frame(ax, L)
     fig.suptitle(f"{st['name']}: N = {st['N']}, T_p = {st['parent_temperature']}", fontsize=10)
     fig.tight_layout()
     return fig
