@@ -39,9 +39,14 @@ run: $(VENV)/.installed
 # (segfault inside XLA's compiler in tests/training, after ~230 tests' compilations), while
 # every group passes in its own process (README "Tests").
 TEST_GROUPS := tests/core "tests/packings tests/workflow tests/cluster" tests/response tests/training tests/modes tests/pruning tests/metamaterials
+# Each group runs on TEST_WORKERS pytest-xdist workers (default: the CPU count, at most 4: every
+# worker holds its own JAX/XLA process), one test file per worker (--dist loadfile) so that a
+# module's fixtures (a workflow run, a glass) are built once.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 
 test: $(VENV)/.installed-dev
-	@for g in $(TEST_GROUPS); do echo "== pytest $$g"; $(BIN)/python -m pytest $$g || exit 1; done
+	@for g in $(TEST_GROUPS); do echo "== pytest $$g"; \
+		$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $$g || exit 1; done
 
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"

@@ -1,12 +1,17 @@
 """Packings study through the workflow: the stores, table, figure and logs of the smoke run
 (config/smoke.yaml, the ``smoke`` fixture of tests/conftest.py) meet the contract
-(:data:`tunable_solids.studies.packings.stages.CONTRACT`, README "Store contract")."""
+(:data:`tunable_solids.studies.packings.stages.CONTRACT`, README "Store contract"), and every
+store of that run, of every study, opens cleanly with plain zarr. This is the one file that
+uses the session's smoke run, so that pytest-xdist's ``--dist loadfile`` builds it once."""
 
 import os
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 
 from tunable_solids import store
 from tunable_solids.config import scenario_settings
@@ -84,3 +89,36 @@ def test_smoke_pressure_targets_met(smoke):
         arrays, _ = store.read_store(results / name / "batch0" / "measured.zarr")
         rtol = scenario_settings(cfg, name)["minimize"]["pressure_rtol"]
         np.testing.assert_allclose(arrays["pressure"], sc["pressure"], rtol=rtol)
+
+
+def _stores(results: Path) -> list[Path]:
+    """Every store (``*.zarr`` directory, not inside another store) under ``results``."""
+    return sorted(
+        p
+        for p in results.rglob("*.zarr")
+        if p.is_dir() and not any(q.endswith(".zarr") for q in p.relative_to(results).parts[:-1])
+    )
+
+
+@pytest.mark.slow
+def test_smoke_stores_open_without_warnings(smoke):
+    """Every store of the smoke run (all studies) opens and lists its members with plain zarr
+    without any warning, and holds nothing but zarr's own files: no foreign object such as
+    the `.snakemake_timestamp` marker Snakemake drops into `directory()` outputs (the rules
+    name a store by its zarr.json instead, workflow/rules/common.smk). The project's loaders
+    read it without warnings too."""
+    results, _ = smoke
+    paths = _stores(results)
+    assert len(paths) >= 10, paths
+    for path in paths:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            group = zarr.open_group(path, mode="r")
+            members = dict(group.members())
+            attrs = dict(group.attrs)
+            arrays, _ = store.read_store(path)
+            store.read_attrs(path / "zarr.json")
+        assert not caught, f"{path}: {[str(w.message) for w in caught]}"
+        assert members and attrs["provenance"] and set(arrays) == set(members), path
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in {*members, "zarr.json"})
+        assert not foreign, f"{path}: {foreign}"

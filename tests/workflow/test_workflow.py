@@ -1,19 +1,16 @@
-"""Workflow: dry-runs of every shipped config, lint and style gates, GPU requests, and stores of
-the smoke run (the ``smoke`` fixture of tests/conftest.py) that open cleanly with plain zarr.
+"""Workflow: dry-runs of every shipped config, lint and style gates, GPU requests.
 
-The packing stores' contract, table and figure of the same smoke run are checked in
-tests/packings/test_packings_workflow.py."""
+The stores of the smoke run (the ``smoke`` fixture of tests/conftest.py) are checked in
+tests/packings/test_packings_workflow.py, the one file that uses it (so that pytest-xdist's
+``--dist loadfile`` runs it once)."""
 
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 import yaml
-import zarr
 
-from tunable_solids import store
 from tunable_solids.config import batches, scenario_settings
 from tunable_solids.studies.modes.config import ensemble_batches, ensemble_settings
 
@@ -38,39 +35,6 @@ def test_dry_run_lists_every_batch(config, tmp_path):
     for name in cfg.get("modes", {}).get("ensembles", {}):
         for b in range(len(ensemble_batches(ensemble_settings(cfg, name)))):
             assert f"{tmp_path}/modes/{name}/batch{b}/spectrum.zarr" in text
-
-
-def _stores(results: Path) -> list[Path]:
-    """Every store (``*.zarr`` directory, not inside another store) under ``results``."""
-    return sorted(
-        p
-        for p in results.rglob("*.zarr")
-        if p.is_dir() and not any(q.endswith(".zarr") for q in p.relative_to(results).parts[:-1])
-    )
-
-
-@pytest.mark.slow
-def test_smoke_stores_open_without_warnings(smoke):
-    """Every store of the smoke run (all studies) opens and lists its members with plain zarr
-    without any warning, and holds nothing but zarr's own files: no foreign object such as
-    the `.snakemake_timestamp` marker Snakemake drops into `directory()` outputs (the rules
-    name a store by its zarr.json instead, workflow/rules/common.smk). The project's loaders
-    read it without warnings too."""
-    results, _ = smoke
-    paths = _stores(results)
-    assert len(paths) >= 10, paths
-    for path in paths:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            group = zarr.open_group(path, mode="r")
-            members = dict(group.members())
-            attrs = dict(group.attrs)
-            arrays, _ = store.read_store(path)
-            store.read_attrs(path / "zarr.json")
-        assert not caught, f"{path}: {[str(w.message) for w in caught]}"
-        assert members and attrs["provenance"] and set(arrays) == set(members), path
-        foreign = sorted(p.name for p in path.iterdir() if p.name not in {*members, "zarr.json"})
-        assert not foreign, f"{path}: {foreign}"
 
 
 def test_snakemake_lint_is_clean():
