@@ -166,8 +166,10 @@ def test_finite_parent_temperature_resumes_after_a_kill(tmp_path, monkeypatch):
     assert stages.checkpoint_path(out).exists()
     monkeypatch.setattr(stages, "_save_checkpoint", real_save)
     resumed, summary = stages.prepare(st, [0, 1], str(out))
-    for k in ("positions", "sizes", "mc_energy_per_particle", "converged"):
+    for k in ("positions", "sizes", "mc_energy_per_particle", "mc_drift_z", "converged"):
         np.testing.assert_array_equal(resumed[k][1], whole[k][1])
+    # 40 production sweeps in blocks of 20: 2 trace values, too few for the drift check
+    assert np.all(np.isnan(whole["mc_drift_z"][1]))
     assert summary["converged"] == 2
     # SWAP moved sizes between particles (a permutation of the drawn sizes); finite energies
     drawn = np.asarray(stages.glass_of(st, 0).params.diameter)
@@ -177,3 +179,26 @@ def test_finite_parent_temperature_resumes_after_a_kill(tmp_path, monkeypatch):
     write_store(out, resumed, {})
     stages.remove_checkpoint(out)
     assert not stages.checkpoint_path(out).exists()
+
+
+def test_energy_drift_separates_stationary_from_ageing_chains():
+    """The equilibration check of a SWAP chain: on stationary AR(1) noise (correlation 0.5,
+    i.e. ~3 values per correlation time, 400 values, batches of 50) |z| stays of order one
+    (< 5 on each of 20 seeds: z is Student's t with 6 d.o.f., P(|t| > 5) ~ 0.25%, so a
+    failure means the error estimate is broken); an E/N that still falls steadily, by 2% of
+    the noise per value (a chain ageing, as the toy T_p = 0.6 chains do), gives z < -10 on
+    every seed; and the drift is the difference of the halves' means exactly."""
+    rng = np.random.default_rng(0)
+    zs = []
+    for _ in range(20):
+        e = np.zeros(400)
+        for t in range(1, 400):
+            e[t] = 0.5 * e[t - 1] + rng.normal()
+        zs.append(stages.energy_drift(e)[1])
+        drift, z = stages.energy_drift(e - 0.02 * np.arange(400))
+        assert z < -10 and drift < 0, (z, drift)
+    assert np.max(np.abs(zs)) < 5, zs
+    x = np.r_[np.zeros(8), np.ones(8)] + 1e-3 * rng.normal(size=16)
+    drift, _ = stages.energy_drift(x)
+    assert drift == pytest.approx(x[8:].mean() - x[:8].mean(), rel=1e-12)
+    assert np.isnan(stages.energy_drift(np.ones(7))[1])

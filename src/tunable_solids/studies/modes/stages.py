@@ -40,6 +40,7 @@ from tunable_solids.store import Arrays
 from . import operator as op
 from .glasses import Glass, harmonic_sphere_glass, ipl_glass, quench, remove_overlaps, with_sizes
 from .pseudo_harmonic import pseudo_harmonic_mode
+from .tables import MC_COLUMNS  # SWAP diagnostics carried from glasses.zarr to spectrum.zarr
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ def glass_of(settings: dict, seed: int) -> Glass:
 
 # ----------------------------------------------------------------------------- prepare
 ROWS = ("positions", "box", "sizes", "converged", "max_force", "pressure", "mc_energy",
-        "acceptance_swap")  # fmt: skip
+        "acceptance_swap", "mc_drift", "mc_drift_z")  # fmt: skip
+# Batches per half of a chain's production trace in :func:`energy_drift`.
+DRIFT_BATCHES = 4
 
 
 def checkpoint_path(output: str | Path) -> Path:
@@ -68,8 +71,11 @@ def checkpoint_path(output: str | Path) -> Path:
     return store.recover(output.with_name(f".{output.name}.checkpoint"))
 
 
-def _save_checkpoint(path: Path, rows: dict, seed: int, mc: swap_mc.SwapState | None) -> None:
-    """Finished samples ``rows`` and, mid-chain, the SWAP state of sample ``seed``."""
+def _save_checkpoint(
+    path: Path, rows: dict, seed: int, mc: swap_mc.SwapState | None, trace=()
+) -> None:
+    """Finished samples ``rows`` and, mid-chain, the SWAP state of sample ``seed`` with its
+    production energy trace ``trace`` (E/N after each block past the warm-up)."""
     arrays = {}
     for k in ROWS:
         if rows[k]:
@@ -78,6 +84,7 @@ def _save_checkpoint(path: Path, rows: dict, seed: int, mc: swap_mc.SwapState | 
     if mc is not None:
         for k, v in swap_mc.state_arrays(mc).items():
             arrays[f"mc_{k}"] = (tuple(f"mc_{k}_{a}" for a in range(v.ndim)), v)
+        arrays["trace"] = (("block",), np.asarray(trace, float))
     store.write_store(path, arrays, {"seed": seed})
 
 
@@ -85,20 +92,49 @@ def _load_checkpoint(path: Path):
     arrays, attrs = store.read_store(path)
     rows = {k: list(arrays[f"row_{k}"]) if f"row_{k}" in arrays else [] for k in ROWS}
     mc = {k[3:]: v for k, v in arrays.items() if k.startswith("mc_")}
-    return rows, attrs["seed"], (swap_mc.state_from_arrays(mc) if mc else None)
+    trace = list(arrays.get("trace", []))
+    return rows, attrs["seed"], (swap_mc.state_from_arrays(mc) if mc else None), trace
 
 
-def equilibrate(glass: Glass, R0, settings: dict, seed: int, state=None, checkpoint=None):
+def energy_drift(trace, n_batches: int = DRIFT_BATCHES) -> tuple[float, float]:
+    """Equilibration check of a SWAP chain from its production trace of E/N (one value per
+    block of sweeps, past the warm-up): ``(drift, z)``. ``drift`` is the mean E/N of the
+    second half minus that of the first; ``z`` is the t statistic of the slope of a straight
+    line fitted to ``2 n_batches`` batch means (batch means absorb the autocorrelation within
+    a batch; under stationarity ``z`` follows Student's t with ``2 n_batches - 2`` degrees of
+    freedom, and a steady trend makes it grow without bound, unlike a half-vs-half test whose
+    batch errors the trend itself inflates). A chain still ageing has ``z`` large and
+    negative. NaN with fewer than ``2 n_batches`` values."""
+    x = np.asarray(trace, float)
+    if x.size < 2 * n_batches:
+        return float("nan"), float("nan")
+    half = x.size // 2
+    drift = float(x[x.size - half :].mean() - x[:half].mean())
+    b = np.array([c.mean() for c in np.array_split(x, 2 * n_batches)])
+    t = np.arange(b.size) - 0.5 * (b.size - 1)
+    slope = float(t @ (b - b.mean()) / (t @ t))
+    resid = b - b.mean() - slope * t
+    se = float(np.sqrt(resid @ resid / (b.size - 2) / (t @ t)))
+    return drift, (slope / se if se > 0 else float("nan"))
+
+
+def equilibrate(glass: Glass, R0, settings: dict, seed: int, state=None, checkpoint=None, trace=()):
     """SWAP Monte Carlo of an IPL sample at ``parent_temperature`` for ``swap.sweeps`` sweeps
     (the first ``swap.warmup_sweeps`` adapt the step), from ``state`` if given (a resumed
-    chain) else from ``R0``; ``checkpoint(state)`` is called every ``swap.checkpoint_every``
-    sweeps. Returns the final :class:`swap_mc.SwapState`."""
+    chain, whose production trace so far is ``trace``) else from ``R0``;
+    ``checkpoint(state, trace)`` is called every ``swap.checkpoint_every`` sweeps. Returns
+    the final :class:`swap_mc.SwapState` and the production trace (E/N after each block
+    past the warm-up, for :func:`energy_drift`)."""
     sw, T = settings["swap"], float(settings["parent_temperature"])
     if state is None:
         state = swap_mc.init_state(glass.potential, R0, glass.box, glass.params, seed)
     progress = Progress(f"SWAP MC T_p = {T} seed {seed}", -(-sw["sweeps"] // sw["block"]))
 
+    trace = list(trace)
+
     def report(p: swap_mc.Progress):
+        if p.sweep > sw["warmup_sweeps"]:
+            trace.append(p.energy_per_particle)
         progress.step(
             f"sweep {p.sweep}: E/N = {p.energy_per_particle:.6f}, acceptance displacement "
             f"{p.acceptance_displacement:.3f}, swap {p.acceptance_swap:.3f}, delta {p.delta:.4f}"
@@ -110,8 +146,8 @@ def equilibrate(glass: Glass, R0, settings: dict, seed: int, state=None, checkpo
                             warmup_sweeps=sw["warmup_sweeps"], block_sweeps=sw["block"],
                             callback=report)  # fmt: skip
         if checkpoint is not None:
-            checkpoint(state)
-    return state
+            checkpoint(state, trace)
+    return state, trace
 
 
 def prepare(settings: dict, seeds: list[int], output: str | None = None) -> tuple[Arrays, dict]:
@@ -121,16 +157,16 @@ def prepare(settings: dict, seeds: list[int], output: str | None = None) -> tupl
     options = minimize_options(settings)
     finite = settings["parent_temperature"] != "inf"
     ckpt = checkpoint_path(output) if (finite and output is not None) else None
-    rows, resume_seed, resume_state = {k: [] for k in ROWS}, None, None
+    rows, resume_seed, resume_state, resume_trace = {k: [] for k in ROWS}, None, None, []
     if ckpt is not None and ckpt.exists():
-        rows, resume_seed, resume_state = _load_checkpoint(ckpt)
+        rows, resume_seed, resume_state, resume_trace = _load_checkpoint(ckpt)
         log.info("resuming from %s: %d samples done", ckpt, len(rows["converged"]))
     progress = Progress(f"prepare {settings['name']}", len(seeds))
     for seed in seeds[len(rows["converged"]) :]:
         g = glass_of(settings, seed)
         R0 = systems.random_positions(np.random.default_rng([seed, 2]), settings["N"], g.box)
         species = jnp.asarray(g.species)
-        mc_energy, acc_swap = np.nan, np.nan
+        mc_energy, acc_swap, drift, drift_z = np.nan, np.nan, np.nan, np.nan
         if settings["model"] == "harmonic_sphere":
             p = prepare_at_pressure(
                 g.potential, R0, g.box, g.params, species, settings["pressure"], options
@@ -142,8 +178,16 @@ def prepare(settings: dict, seeds: list[int], output: str | None = None) -> tupl
                 if ckpt is not None:
                     save = partial(_save_checkpoint, ckpt, rows, seed)
                 start = resume_state if resume_seed == seed else None
+                trace = resume_trace if start is not None else []
                 R_start = None if start is not None else remove_overlaps(g, R0, options.max_steps)
-                mc = equilibrate(g, R_start, settings, seed, start, save)
+                mc, trace = equilibrate(g, R_start, settings, seed, start, save, trace)
+                drift, drift_z = energy_drift(trace)
+                if abs(drift_z) > 3:
+                    log.warning(
+                        "seed %d: E/N still drifts at T_p = %s (second half - first half = "
+                        "%.3g, z = %.1f): the chain is not equilibrated; more swap.sweeps",
+                        seed, settings["parent_temperature"], drift, drift_z,
+                    )  # fmt: skip
                 g = with_sizes(g, np.asarray(mc.sizes))
                 R0 = np.asarray(mc.positions)
                 mc_energy = float(mc.energy) / settings["N"]
@@ -154,7 +198,7 @@ def prepare(settings: dict, seeds: list[int], output: str | None = None) -> tupl
         pressure = float(mechanics.pressure(model, m.positions, g.params))
         sizes = np.asarray(g.params.diameter)[g.species]
         values = (np.asarray(m.positions), box, sizes, ok, float(m.max_force), pressure,
-                  mc_energy, acc_swap)  # fmt: skip
+                  mc_energy, acc_swap, drift, drift_z)  # fmt: skip
         for k, v in zip(ROWS, values, strict=True):
             rows[k].append(v)
         if ckpt is not None:
@@ -172,6 +216,8 @@ def prepare(settings: dict, seeds: list[int], output: str | None = None) -> tupl
         "pressure": (("sample",), np.asarray(rows["pressure"], float)),
         "mc_energy_per_particle": (("sample",), np.asarray(rows["mc_energy"], float)),
         "mc_acceptance_swap": (("sample",), np.asarray(rows["acceptance_swap"], float)),
+        "mc_energy_drift": (("sample",), np.asarray(rows["mc_drift"], float)),
+        "mc_drift_z": (("sample",), np.asarray(rows["mc_drift_z"], float)),
     }
     return arrays, {"samples": len(seeds), "converged": int(np.sum(rows["converged"]))}
 
@@ -299,6 +345,7 @@ def analyse(settings: dict, arrays: dict, dims: dict) -> tuple[Arrays, dict]:
         "shear_modulus": (("sample",), out["shear_modulus"]),
         "density": (("sample",), out["density"]),
         "a0": (("sample",), out["a0"]),
+        **{k: (("sample",), np.asarray(arrays[k], float)) for k in MC_COLUMNS if k in arrays},
         "overlap_loss": (("sample", "top_mode"), out["overlap_loss"]),
         "ph_cost_ratio": (("sample", "top_mode"), out["ph_cost_ratio"]),
         "ph_gradient": (("sample", "top_mode"), out["ph_gradient"]),

@@ -18,6 +18,9 @@ are expressed in its own units before pooling.
   band ``omega_ph = 2 pi c_s / L``; its low-frequency exponent is fitted the same way.
 - Participation: ``N e(F)`` of the modes in the tail range; its median is the ``plateau``,
   ``n = 1.15 plateau`` and ``xi = a_0 n^(1/d)`` (paper Eq. 13).
+- SWAP equilibration (finite T_p): ``equilibrated_fraction``, the share of used samples whose
+  chain's E/N drift between the halves of its production run has ``|z| <= 3``
+  (``stages.energy_drift``); NaN at T_p = inf. Per sample in ``modes_samples.csv``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ import pandas as pd
 
 from tunable_solids.store import read_store
 
+# SWAP chain diagnostics per sample (stages.MC_COLUMNS; absent from stores of T_p = inf
+# written before they existed).
+MC_COLUMNS = ("mc_energy_per_particle", "mc_acceptance_swap", "mc_energy_drift", "mc_drift_z")
 TAIL_EXPONENT = -3.5  # the prediction of paper Eq. 11, used for the prefactor A_g
 
 
@@ -159,7 +165,20 @@ def exponents_row(settings: dict, d: dict) -> dict:
         "modes_in_tail": int(np.sum((lam >= tail_lo) & (lam <= tail_hi))),
         "mean_overlap_loss": float(np.nanmean(d["overlap_loss"])),
         "mean_rattlers": float(np.mean(d["n_rattlers"])),
+        "equilibrated_fraction": _equilibrated_fraction(d),
     }
+
+
+# |z| of the half-to-half E/N drift of a SWAP chain (stages.energy_drift) above which it is
+# counted as not equilibrated: ~2.4% of stationary chains exceed it (t, 6 d.o.f.).
+DRIFT_Z_MAX = 3.0
+
+
+def _equilibrated_fraction(d: dict) -> float:
+    z = d.get("mc_drift_z")
+    if z is None or not np.isfinite(z).any():
+        return float("nan")
+    return float(np.mean(np.abs(z) <= DRIFT_Z_MAX))
 
 
 def exponents_table(ensembles: list[tuple[dict, list[str]]]) -> pd.DataFrame:
@@ -185,6 +204,7 @@ def samples_table(ensembles: list[tuple[dict, list[str]]]) -> pd.DataFrame:
                         "shear_modulus": float(a["shear_modulus"][s]),
                         "a0": float(a["a0"][s]),
                         "lambda_max": float(a["eigenvalues"][s, 0]),
+                        **{k: float(a[k][s]) if k in a else math.nan for k in MC_COLUMNS},
                     }
                 )
     return pd.DataFrame(rows)
