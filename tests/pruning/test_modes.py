@@ -45,7 +45,8 @@ def test_affine_field_gives_its_own_strain_and_nu(distorted8, nu):
     # pure dilation -1, and the mode's sign does not matter
     assert md.strain_poisson(np.array([-2.0, -2.0, 0.5])) == pytest.approx(-1.0)
     assert md.strain_poisson(np.array([0.3, -0.1, 0.0])) == md.strain_poisson(
-        np.array([-0.3, 0.1, 0.0]))
+        np.array([-0.3, 0.1, 0.0])
+    )
 
 
 def test_perfect_triangular_lattice_is_affine():

@@ -41,24 +41,6 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def pruning_store(name, network="{network}", seed="{seed}"):
-    return store_file(f"{PRUNING_DIR}/{network}/seed{seed}/{name}.zarr")
-
-
-def pruning_runs_of(wc):
-    return [pruning_store(m, wc.network, wc.seed) for m in PRUNING[wc.network]["methods"]]
-
-
-def pruning_all(name):
-    """Every store `name` (network, modes) of the study, entry by entry, seed by seed."""
-    return [pruning_store(name, n, s) for n, st in PRUNING.items() for s in pruning_seeds(st)]
-
-
-def pruning_all_runs():
-    return [pruning_store(m, n, s) for n, st in PRUNING.items() for s in pruning_seeds(st)
-            for m in st["methods"]]
-
-
 rule pruning_network:
     output:
         pruning_store("network"),

@@ -107,13 +107,19 @@ def _save(path: Path, done: list[dict], state, snaps: list, wall: float = 0.0) -
     arrays = {}
     for t, d in enumerate(done):
         arrays.update(_flat(f"done{t}_", {k: v for k, v in d.items() if k != "info"}))
+    strings = {}
     if state is not None:
-        arrays.update(_flat("state_", an.state_to_arrays(state)))
+        # strings (RNG state JSON, stop reason) go to the attributes: zarr v3 has no stable
+        # string dtype
+        st = an.state_to_arrays(state)
+        strings = {k: str(st.pop(k)) for k in ("rng_state", "stop")}
+        arrays.update(_flat("state_", st))
         if snaps:
             arrays.update(_flat("snap_", {"mask": np.stack([m for m, _ in snaps]),
                                           "nu": np.array([v for _, v in snaps])}))  # fmt: skip
     infos = [d["info"] for d in done]
-    store.write_store(path, arrays, {"done": len(done), "infos": infos, "wall": wall})
+    store.write_store(path, arrays, {"done": len(done), "infos": infos, "wall": wall,
+                                     "strings": strings})  # fmt: skip
 
 
 def _load(path: Path):
@@ -126,7 +132,8 @@ def _load(path: Path):
         done.append(d)
     state = None
     if "state_mask" in arrays:
-        state = an.state_from_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("state_")})
+        st = {k[6:]: v for k, v in arrays.items() if k.startswith("state_")}
+        state = an.state_from_arrays({**st, **attrs["strings"]})
     snaps = []
     if "snap_mask" in arrays:
         pairs = zip(arrays["snap_mask"], arrays["snap_nu"], strict=True)
@@ -203,15 +210,29 @@ def run_method(settings: dict, network: dict, output: str | None = None) -> tupl
         elif method == "greedy":
             r = gr.greedy_pruning(g, target, o["n_candidates"], o["refresh_every"],
                                   o["max_removals"])  # fmt: skip
-            rec = _record(r, r.info["nu_path"], [], time.perf_counter() - t0,
-                          {"stop": r.info["stop"], "evaluations": r.info["evaluations"]})
+            rec = _record(
+                r,
+                r.info["nu_path"],
+                [],
+                time.perf_counter() - t0,
+                {"stop": r.info["stop"], "evaluations": r.info["evaluations"]},
+            )
         else:
             k, nus = gd.train_stiffness(net, target, o["steps"], o["learning_rate"], o["tol"])
             mask, path = gd.round_stiffness(g, k, target, o["k_cut"])
             r = make_result("gradient", g, target, mask, time.perf_counter() - t0)
-            rec = _record(r, np.concatenate([nus, path]), [], r.wall_s,
-                          {"stop": "trained", "nu_trained": float(nus[-1]),
-                           "train_steps": len(nus), "rounding_removals": len(path) - 1})
+            rec = _record(
+                r,
+                np.concatenate([nus, path]),
+                [],
+                r.wall_s,
+                {
+                    "stop": "trained",
+                    "nu_trained": float(nus[-1]),
+                    "train_steps": len(nus),
+                    "rounding_removals": len(path) - 1,
+                },
+            )
         done.append(rec)
         log.info("%s %s to %+g: nu %.4f -> %.4f, removed %.3f, success %s, %.1f s", label,
                  method, target, rec["nu_initial"], rec["nu_final"],
@@ -219,8 +240,12 @@ def run_method(settings: dict, network: dict, output: str | None = None) -> tupl
         if ckpt is not None:
             _save(ckpt, done, None, [])
     return _stack(done, len(g.i)), {
-        "method": method, "seed": seed, "nu_final": [d["nu_final"] for d in done],
-        "success": [bool(d["success"]) for d in done], "infos": [d["info"] for d in done]}
+        "method": method,
+        "seed": seed,
+        "nu_final": [d["nu_final"] for d in done],
+        "success": [bool(d["success"]) for d in done],
+        "infos": [d["info"] for d in done],
+    }
 
 
 SCALARS = ("target", "nu_initial", "nu_final", "nu_iso_initial", "nu_iso_final", "success",
@@ -245,14 +270,16 @@ def _stack(done: list[dict], n_bonds: int) -> Arrays:
     masks = np.zeros((len(done), s, n_bonds), bool)
     for t, d in enumerate(done):
         masks[t, : len(d["snapshot_nu"])] = np.asarray(d["snapshot_mask"], bool).reshape(
-            -1, n_bonds)
+            -1, n_bonds
+        )
     arrays["snapshot_mask"] = (("run", "snapshot", "bond"), masks)
     return arrays
 
 
 # ------------------------------------------------------------------------------- modes
-STATE_SCALARS = ("omega_plus", "omega_minus", "weight_plus", "weight_minus", "nu_prime_plus",
-                 "nu_prime_minus", "nu_bar_prime", "sigma2", "cov_xy", "nu", "nu_iso", "z")  # fmt: skip
+STATE_SCALARS = ("omega_plus", "omega_minus", "weight_plus", "weight_minus",
+                 "nu_prime_plus", "nu_prime_minus", "nu_bar_prime", "sigma2", "cov_xy", "nu",
+                 "nu_iso", "z")  # fmt: skip
 
 
 # Codes of the modes store's ``method`` (-1: the initial network) and ``stage`` arrays.

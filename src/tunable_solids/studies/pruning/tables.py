@@ -52,9 +52,16 @@ def modes_table(entries, mode_stores: list[str]) -> pd.DataFrame:
         for seed in seeds:
             a, _ = store.read_store(next(it))
             for s in np.flatnonzero(a["valid"]):
-                row = {"network_kind": kind, "N": n, "network": name, "seed": seed, "state": s,
-                       "method": METHOD_NAMES.get(int(a["method"][s]), ""),
-                       "target": a["target"][s].item(), "stage": STAGES[int(a["stage"][s])]}
+                row = {
+                    "network_kind": kind,
+                    "N": n,
+                    "network": name,
+                    "seed": seed,
+                    "state": s,
+                    "method": METHOD_NAMES.get(int(a["method"][s]), ""),
+                    "target": a["target"][s].item(),
+                    "stage": STAGES[int(a["stage"][s])],
+                }
                 row.update({k: a[k][s].item() for k in keys})
                 row["z_minus_zc"] = row["z"] - Z_C
                 rows.append(row)
