@@ -101,9 +101,11 @@ def _flat(prefix: str, arrays: dict) -> Arrays:
             for k, v in arrays.items()}  # fmt: skip
 
 
-def _save(path: Path, done: list[dict], state, snaps: list, wall: float = 0.0) -> None:
-    """Checkpoint: finished targets ``done``, the running annealing state and its snapshots,
-    and the wall time spent on it so far."""
+def _save(path: Path, done: list[dict], state, snaps: list, wall: float = 0.0,
+          train: tuple | None = None) -> None:  # fmt: skip
+    """Checkpoint: finished targets ``done``, the running target's state (annealing: its
+    state and snapshots; gradient: ``train = (theta, Adam state leaves, nus)``) and the wall
+    time spent on it so far."""
     arrays = {}
     for t, d in enumerate(done):
         arrays.update(_flat(f"done{t}_", {k: v for k, v in d.items() if k != "info"}))
@@ -117,6 +119,10 @@ def _save(path: Path, done: list[dict], state, snaps: list, wall: float = 0.0) -
         if snaps:
             arrays.update(_flat("snap_", {"mask": np.stack([m for m, _ in snaps]),
                                           "nu": np.array([v for _, v in snaps])}))  # fmt: skip
+    if train is not None:
+        theta, leaves, nus = train
+        arrays.update(_flat("train_", {"theta": theta, "nus": np.asarray(nus, float)}))
+        arrays.update(_flat("train_opt", {str(i): x for i, x in enumerate(leaves)}))
     infos = [d["info"] for d in done]
     store.write_store(path, arrays, {"done": len(done), "infos": infos, "wall": wall,
                                      "strings": strings})  # fmt: skip
@@ -138,7 +144,12 @@ def _load(path: Path):
     if "snap_mask" in arrays:
         pairs = zip(arrays["snap_mask"], arrays["snap_nu"], strict=True)
         snaps = [(m.astype(bool), float(v)) for m, v in pairs]
-    return done, state, snaps, float(attrs["wall"])
+    train = None
+    if "train_theta" in arrays:
+        leaves = [arrays[f"train_opt{i}"] for i in range(sum(k.startswith("train_opt")
+                                                              for k in arrays))]  # fmt: skip
+        train = (arrays["train_theta"], leaves, list(arrays["train_nus"]))
+    return done, state, snaps, float(attrs["wall"]), train
 
 
 def _record(result: PruningResult, history: np.ndarray, snaps: list, wall: float, info: dict):
@@ -189,6 +200,39 @@ def _anneal_target(g, target, seed, o, ckpt, done, state, snaps, wall0, label):
     return _record(result, state.history[:, 2], snaps, wall, info)
 
 
+def _gradient_target(net, g, target, o, ckpt, done, train, wall0, label):
+    """Gradient design toward one target: training checkpointed every ``checkpoint_every``
+    steps (resumed from ``train``), then the rounding (fast, not checkpointed)."""
+    t0 = time.perf_counter()
+    wall0 = wall0 if train is not None else 0.0
+    resume = None
+    if train is not None:
+        opt = gd.opt_state_from(train[1], len(g.i), o["learning_rate"])
+        resume = (train[0], opt, train[2])
+
+    def save(theta, opt_state, nus):
+        if ckpt is not None:
+            wall = wall0 + time.perf_counter() - t0
+            _save(ckpt, done, None, [], wall, (np.asarray(theta), gd.opt_state_arrays(opt_state),
+                                               nus))  # fmt: skip
+
+    def report(step, nu):
+        if step % 10 == 0:
+            elapsed = time.perf_counter() - t0
+            log.info("%s gradient to %+g: step %d/%d, nu = %+.4f | elapsed %.1f s, ETA (all "
+                     "steps) %.1f s", label, target, step, o["steps"], nu, elapsed,
+                     elapsed / step * (o["steps"] - step))  # fmt: skip
+
+    k, nus = gd.train_stiffness(net, target, o["steps"], o["learning_rate"], o["tol"], resume,
+                                save, o["checkpoint_every"], report)  # fmt: skip
+    mask, path = gd.round_stiffness(g, k, target, o["k_cut"])
+    wall = wall0 + time.perf_counter() - t0
+    r = make_result("gradient", g, target, mask, wall)
+    info = {"stop": "trained", "nu_trained": float(nus[-1]), "train_steps": len(nus),
+            "rounding_removals": len(path) - 1}  # fmt: skip
+    return _record(r, np.concatenate([nus, path]), [], wall, info)
+
+
 def run_method(settings: dict, network: dict, output: str | None = None) -> tuple[Arrays, dict]:
     """Runs of one method toward each target from the same network (see the module doc)."""
     method, o = settings["method"], settings["options"]
@@ -197,9 +241,9 @@ def run_method(settings: dict, network: dict, output: str | None = None) -> tupl
     g = el.geometry(net)
     label = f"{settings['name']} seed {seed}"
     ckpt = checkpoint_path(output) if output is not None else None
-    done, state, snaps, wall0 = [], None, [], 0.0
+    done, state, snaps, wall0, train = [], None, [], 0.0, None
     if ckpt is not None and ckpt.exists():
-        done, state, snaps, wall0 = _load(ckpt)
+        done, state, snaps, wall0, train = _load(ckpt)
         log.info("resuming from %s: %d targets done, level %s", ckpt, len(done),
                  None if state is None else state.level)  # fmt: skip
     for target in settings["targets"][len(done) :]:
@@ -218,21 +262,8 @@ def run_method(settings: dict, network: dict, output: str | None = None) -> tupl
                 {"stop": r.info["stop"], "evaluations": r.info["evaluations"]},
             )
         else:
-            k, nus = gd.train_stiffness(net, target, o["steps"], o["learning_rate"], o["tol"])
-            mask, path = gd.round_stiffness(g, k, target, o["k_cut"])
-            r = make_result("gradient", g, target, mask, time.perf_counter() - t0)
-            rec = _record(
-                r,
-                np.concatenate([nus, path]),
-                [],
-                r.wall_s,
-                {
-                    "stop": "trained",
-                    "nu_trained": float(nus[-1]),
-                    "train_steps": len(nus),
-                    "rounding_removals": len(path) - 1,
-                },
-            )
+            rec = _gradient_target(net, g, target, o, ckpt, done, train, wall0, label)
+            train = None
         done.append(rec)
         log.info("%s %s to %+g: nu %.4f -> %.4f, removed %.3f, success %s, %.1f s", label,
                  method, target, rec["nu_initial"], rec["nu_final"],
