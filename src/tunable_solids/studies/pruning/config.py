@@ -24,8 +24,13 @@ DEFAULT_ANNEAL = {
     "snapshots": 3,
 }
 DEFAULT_GREEDY = {"n_candidates": 16, "refresh_every": 128, "max_removals": None}
-DEFAULT_GRADIENT = {"steps": 300, "learning_rate": 0.05, "k_cut": 0.5, "tol": 1e-3,
-                    "checkpoint_every": 50}
+DEFAULT_GRADIENT = {
+    "steps": 300,
+    "learning_rate": 0.05,
+    "k_cut": 0.5,
+    "tol": 1e-3,
+    "checkpoint_every": 50,
+}
 DEFAULTS = {"anneal": DEFAULT_ANNEAL, "greedy": DEFAULT_GREEDY, "gradient": DEFAULT_GRADIENT}
 
 

@@ -163,37 +163,44 @@ def networks(entries: list[Entry]):
     return fig
 
 
+def _weights_panel(ax, entry: Entry, path: list[int], suffix: str, title: str):
+    cmap = plt.get_cmap("viridis")
+    m = entry.modes
+    for q, s in enumerate(path):
+        color = cmap(q / max(len(path) - 1, 1))
+        ax.plot(m[f"omega{suffix}"][s], m[f"weight{suffix}"][s], "-", lw=1, color=color,
+                label=f"{STAGES[int(m['stage'][s])]}: {_state_label(entry, s)}")  # fmt: skip
+        for key, mk in (("plus", "^"), ("minus", "v")):
+            ax.plot(m[f"omega_{key}{suffix}"][s], m[f"weight_{key}{suffix}"][s], mk, color=color,
+                    ms=7)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel(r"frequency $\omega$")
+    ax.set_ylabel(r"$|C_\omega|^2$ (x, y averaged)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, loc="left", fontsize=9)
+
+
 def spectra(entry: Entry):
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+    fig, axes = plt.subplots(2, 3, figsize=(17, 7.8))
     t = entry.targets
     for r, target in enumerate([t.min(), t.max()]):
         path = entry.path(entry.method, target)
-        cmap = plt.get_cmap("viridis")
-        ax = axes[r, 0]
-        for q, s in enumerate(path):
-            m = entry.modes
-            color = cmap(q / max(len(path) - 1, 1))
-            ax.plot(m["omega"][s], m["weight"][s], "-", lw=1, color=color,
-                    label=f"{STAGES[int(m['stage'][s])]}: {_state_label(entry, s)}")  # fmt: skip
-            for key, mk in (("plus", "^"), ("minus", "v")):
-                ax.plot(m[f"omega_{key}"][s], m[f"weight_{key}"][s], mk, color=color, ms=7)
-        ax.set_xscale("log")
-        ax.set_xlabel(r"frequency $\omega$")
-        ax.set_ylabel(r"$|C_\omega|^2$ (x, y averaged)")
-        ax.legend(fontsize=7)
-        _title(ax, "ac"[r], f"{entry.name}, {entry.method} to {target:+g}"
-               r" ($\blacktriangle$ $\omega^+$, $\blacktriangledown$ $\omega^-$)")  # fmt: skip
-        ax = axes[r, 1]
+        run = f"{entry.name}, {entry.method} to {target:+g}"
+        _weights_panel(axes[r, 0], entry, path, "", f"({'ad'[r]}) {run}: 2N network modes")
+        _weights_panel(axes[r, 1], entry, path, "_box",
+                       f"({'be'[r]}) {run}: modes with the box strain")  # fmt: skip
+        ax = axes[r, 2]
         s = path[-1]
         m = entry.modes
-        sc = ax.scatter(m["omega"][s], m["nu_prime"][s], c=np.log10(m["weight"][s] + 1e-16),
-                        s=8, cmap="magma_r", vmin=-6, vmax=0)  # fmt: skip
+        w = np.log10(m["weight_box"][s] + 1e-16)
+        sc = ax.scatter(m["omega_box"][s], m["nu_prime_box"][s], c=w, s=8, cmap="magma_r",
+                        vmin=-6, vmax=0)  # fmt: skip
         fig.colorbar(sc, ax=ax, label=r"$\log_{10} |C_\omega|^2$")
         ax.set_xscale("log")
         ax.set_xlabel(r"frequency $\omega$")
-        ax.set_ylabel(r"per-mode $\nu'$")
+        ax.set_ylabel(r"per-mode $\nu'$ (box modes)")
         ax.set_ylim(-1.05, 1.05)
-        _title(ax, "bd"[r], f"final state {_state_label(entry, s)}")
+        _title(ax, "cf"[r], f"final state {_state_label(entry, s)}")
     for a in axes.ravel():
         a.grid(alpha=0.3)
     fig.tight_layout()
@@ -201,35 +208,44 @@ def spectra(entry: Entry):
 
 
 def collapse(table: pd.DataFrame):
-    fig, ax = plt.subplots(figsize=(5.8, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.8))
     markers = {"initial": "s", "during": "o", "final": "D"}
-    for kind, g in table.groupby("network_kind"):
-        for stage, h in g.groupby("stage"):
-            ax.scatter(h["nu"], h["nu_bar_prime"], s=22, color=KIND_COLORS[kind],
-                       marker=markers[stage], label=f"{kind}, {stage}", alpha=0.8)  # fmt: skip
-    lo = min(table["nu"].min(), table["nu_bar_prime"].min(), -1)
-    hi = max(table["nu"].max(), table["nu_bar_prime"].max(), 1)
-    ax.plot([lo, hi], [lo, hi], "k:", lw=1, label=r"$\bar\nu' = \nu$")
-    ax.set_xlabel(r"Poisson's ratio $\nu$")
-    ax.set_ylabel(r"$\bar\nu' = |C_+|^2\nu'(\omega^+) + |C_-|^2\nu'(\omega^-)$")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    for ax, suffix, what in zip(axes, ("", "_box"), ("modes of the network (2N)",
+                                "modes with the box strain (2N + 3)"), strict=True):  # fmt: skip
+        col = f"nu_bar_prime{suffix}"
+        for kind, g in table.groupby("network_kind"):
+            for stage, h in g.groupby("stage"):
+                ax.scatter(h["nu"], h[col], s=22, color=KIND_COLORS[kind], marker=markers[stage],
+                           label=f"{kind}, {stage}", alpha=0.8)  # fmt: skip
+        ok = np.isfinite(table[col])
+        lo = min(table["nu"].min(), table[col].min(), -1)
+        hi = max(table["nu"].max(), table[col].max(), 1)
+        ax.plot([lo, hi], [lo, hi], "k:", lw=1, label=r"$\bar\nu' = \nu$")
+        r = np.corrcoef(table["nu"][ok], table[col][ok])[0, 1] if ok.sum() > 2 else np.nan
+        ax.set_xlabel(r"Poisson's ratio $\nu$")
+        ax.set_ylabel(r"$\bar\nu' = |C_+|^2\nu'(\omega^+) + |C_-|^2\nu'(\omega^-)$")
+        ax.grid(alpha=0.3)
+        _title(ax, "ab"[suffix == "_box"], f"{what}: correlation {r:.2f}")
+    axes[1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 
 
 def frequencies(table: pd.DataFrame):
-    fig, ax = plt.subplots(figsize=(6, 4.6))
-    for kind, g in table.groupby("network_kind"):
-        c = KIND_COLORS[kind]
-        ax.scatter(g["z_minus_zc"], g["omega_plus"], s=20, color=c, marker="^",
-                   label=rf"{kind} $\omega^+$")  # fmt: skip
-        ax.scatter(g["z_minus_zc"], g["omega_minus"], s=20, facecolors="none", edgecolors=c,
-                   marker="v", label=rf"{kind} $\omega^-$")  # fmt: skip
-    ax.set_xlabel(r"$z - z_c$ ($z_c = 4$)")
-    ax.set_ylabel(r"peak frequency $\omega^\pm$")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6))
+    for ax, suffix, what in zip(axes, ("", "_box"), ("modes of the network (2N)",
+                                "modes with the box strain (2N + 3)"), strict=True):  # fmt: skip
+        for kind, g in table.groupby("network_kind"):
+            c = KIND_COLORS[kind]
+            ax.scatter(g["z_minus_zc"], g[f"omega_plus{suffix}"], s=20, color=c, marker="^",
+                       label=rf"{kind} $\omega^+$")  # fmt: skip
+            ax.scatter(g["z_minus_zc"], g[f"omega_minus{suffix}"], s=20, facecolors="none",
+                       edgecolors=c, marker="v", label=rf"{kind} $\omega^-$")  # fmt: skip
+        ax.set_xlabel(r"$z - z_c$ ($z_c = 4$)")
+        ax.set_ylabel(r"peak frequency $\omega^\pm$")
+        ax.grid(alpha=0.3)
+        _title(ax, "ab"[suffix == "_box"], what)
+    axes[0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
 

@@ -35,6 +35,19 @@ miss the sign of nu.)
 Peaks. ``omega+`` (``omega-``) is the mode of largest weight among those with ``nu' > 0``
 (``nu' < 0``); ``nu_bar' = |C+|^2 nu'(omega+) + |C-|^2 nu'(omega-)`` (paper Fig. 4d).
 
+Modes with the box (``*_box`` results). The paper's networks have boundaries: a mode's field
+changes the sample's shape and the loaded deformation includes its affine part. The periodic
+analogue gives the box strain to the modes: the network's Hessian extended by the three
+strain coordinates, ``M = B^T K B`` with ``B = [Q, E / s]`` (``(2N + 3)``-dimensional, the
+energy's exact second derivative in ``(u, s e)``), whose modes carry a strain ``phi_e / s``.
+The strain coordinate is scaled by ``s = sqrt(N V / 12)``, the norm of the affine field of a
+unit strain over the cell (nodes spread uniformly over a box of area V), so a strain and a
+node displacement of equal size weigh the same. The loaded deformation is ``M^+ F`` for the
+generalized force ``F = (0, V sigma / s)`` of uniaxial stress along x (y) (its strain part is
+``S sigma``: an independent route to the compliance), normalized and projected on the
+``2N + 1`` non-translation modes; ``nu'`` of a mode is the axial-ratio rule above applied to
+its strain ``phi_e / s`` itself (no fit needed), and the peaks and ``nu_bar'`` follow as above.
+
 Bond statistics (Fig. 1i-j). Each present bond's strain ``dl_b / l_b`` under x- and under
 y-loading (relaxed, ``T e`` of :mod:`.elasticity`): the points ``p_b = (s_x, s_y)``;
 ``sigma^2 = mean_b |p_b - mean p|^2`` (the paper's variance, over present bonds) and the
@@ -58,6 +71,56 @@ from .elasticity import Geometry
 Z_C = 4.0  # isostatic coordination in 2D
 
 
+class BoxModes(NamedTuple):
+    """Modes of the Hessian extended by the box strain (module doc): omega ``(2N + 1,)``,
+    weight ``(2N + 1,)`` (x, y averaged), nu_prime ``(2N + 1,)``, strain ``(2N + 1, 3)`` of
+    each mode (unnormalized), the peaks and nu_bar_prime, and response_strain ``(2, 3)`` the
+    strain parts of the x- and y-loaded deformations (proportional to ``S[:, 0]``, ``S[:, 1]``).
+    """
+
+    omega: np.ndarray
+    weight: np.ndarray
+    nu_prime: np.ndarray
+    strain: np.ndarray
+    omega_plus: float
+    omega_minus: float
+    weight_plus: float
+    weight_minus: float
+    nu_prime_plus: float
+    nu_prime_minus: float
+    nu_bar_prime: float
+    response_strain: np.ndarray
+
+
+def box_modes(geom: Geometry, stiffness: np.ndarray) -> BoxModes:
+    """Modes of the network with the box strain as three more coordinates (module doc).
+    Raises ``ValueError`` if there is a zero mode beyond the translations."""
+    k = np.asarray(stiffness, float)
+    n = geom.n_nodes
+    scale = np.sqrt(n * geom.volume / 12.0)
+    B = np.concatenate([compatibility(geom).toarray(), geom.strain / scale], axis=1)
+    M = B.T @ (k[:, None] * B)
+    w2, P = np.linalg.eigh(M)
+    if not w2[2] > el.ZERO_TOL * w2[-1]:
+        raise ValueError("the network is not rigid (zero mode beyond the translations)")
+    w2, P = w2[2:], P[:, 2:]
+    weights, response = [], []
+    for f in np.eye(3)[:2]:
+        F = np.concatenate([np.zeros(2 * n), geom.volume * f / scale])
+        c = (P.T @ F) / w2
+        x = P @ c
+        response.append(x[2 * n :] / scale)
+        weights.append(c**2 / np.sum(c**2))
+    weight = 0.5 * (weights[0] + weights[1])
+    strain = P[2 * n :].T / scale
+    nu_prime = strain_poisson(strain)
+    omega = np.sqrt(w2)
+    op, wp, np_ = _peak(omega, weight, nu_prime, 1.0)
+    om, wm, nm = _peak(omega, weight, nu_prime, -1.0)
+    return BoxModes(omega, weight, nu_prime, strain, op, om, wp, wm, np_, nm, wp * np_ + wm * nm,
+                    np.array(response))  # fmt: skip
+
+
 class ModeAnalysis(NamedTuple):
     """Mode analysis of one state (see the module doc).
 
@@ -67,7 +130,8 @@ class ModeAnalysis(NamedTuple):
     Voigt strains; omega_plus/minus, weight_plus/minus, nu_prime_plus/minus the two peaks
     (nan if no mode has that sign); nu_bar_prime; strain_x, strain_y ``(B,)`` bond strains
     under x- and y-loading (nan for removed bonds); sigma2, cov_xy the bond statistics;
-    nu (the paper's), nu_iso, z, and e_x, e_y ``(3,)`` the applied strains.
+    nu (the paper's), nu_iso, z, and e_x, e_y ``(3,)`` the applied strains; box: the
+    :class:`BoxModes` analysis.
     """
 
     omega: np.ndarray
@@ -92,6 +156,7 @@ class ModeAnalysis(NamedTuple):
     z: float
     e_x: np.ndarray
     e_y: np.ndarray
+    box: BoxModes | None = None
 
 
 def compatibility(geom: Geometry) -> sp.csr_matrix:
@@ -214,5 +279,5 @@ def analyse(geom: Geometry, mask: np.ndarray) -> ModeAnalysis:
     return ModeAnalysis(
         omega, weight, weight_x, weight_y, nu_prime, strains, op, om, wp, wm, np_, nm,
         wp * np_ + wm * nm, sx, sy, sigma2, cov, float(ratios.nu), float(ratios.nu_iso),
-        2.0 * float(mask.sum()) / geom.n_nodes, e_x, e_y,
+        2.0 * float(mask.sum()) / geom.n_nodes, e_x, e_y, box_modes(geom, k),
     )  # fmt: skip

@@ -311,6 +311,10 @@ def _stack(done: list[dict], n_bonds: int) -> Arrays:
 STATE_SCALARS = ("omega_plus", "omega_minus", "weight_plus", "weight_minus",
                  "nu_prime_plus", "nu_prime_minus", "nu_bar_prime", "sigma2", "cov_xy", "nu",
                  "nu_iso", "z")  # fmt: skip
+# the same peaks from the modes with the box strain (modes.BoxModes)
+BOX_SCALARS = ("omega_plus", "omega_minus", "weight_plus", "weight_minus", "nu_prime_plus",
+               "nu_prime_minus", "nu_bar_prime")  # fmt: skip
+STATE_SCALARS = STATE_SCALARS + tuple(f"{k}_box" for k in BOX_SCALARS)
 
 
 # Codes of the modes store's ``method`` (-1: the initial network) and ``stage`` arrays.
@@ -337,6 +341,7 @@ def analyse_modes(settings: dict, network: dict, runs: list[tuple[str, dict]]):
     states = states_of(runs, len(g.i))
     S, M, B = len(states), 2 * len(net.positions) - 2, len(g.i)
     per_mode = {k: np.full((S, M), np.nan) for k in ("omega", "weight", "nu_prime")}
+    per_box_mode = {k: np.full((S, M + 3), np.nan) for k in ("omega", "weight", "nu_prime")}
     per_bond = {k: np.full((S, B), np.nan) for k in ("strain_x", "strain_y")}
     scalars = {k: np.full(S, np.nan) for k in STATE_SCALARS}
     valid = np.zeros(S, bool)
@@ -352,11 +357,13 @@ def analyse_modes(settings: dict, network: dict, runs: list[tuple[str, dict]]):
             per_mode[k][s] = getattr(a, k)
         for k in per_bond:
             per_bond[k][s] = getattr(a, k)
+        for k in per_box_mode:
+            per_box_mode[k][s] = getattr(a.box, k)
         for k in scalars:
-            scalars[k][s] = getattr(a, k)
+            scalars[k][s] = getattr(a.box, k[:-4]) if k.endswith("_box") else getattr(a, k)
         progress.step(f"{method or 'network'} {stage} to {target:+g}: nu = {a.nu:+.3f}, "
-                      f"nu_bar' = {a.nu_bar_prime:+.3f}, omega+- = {a.omega_plus:.3g}, "
-                      f"{a.omega_minus:.3g}")  # fmt: skip
+                      f"nu_bar' = {a.nu_bar_prime:+.3f} (with the box {a.box.nu_bar_prime:+.3f}),"
+                      f" omega+- = {a.omega_plus:.3g}, {a.omega_minus:.3g}")  # fmt: skip
     arrays: Arrays = {
         "method": (("state",), np.asarray([METHOD_CODES.get(m, -1) for m, *_ in states])),
         "target": (("state",), np.asarray([t for _, t, *_ in states], float)),
@@ -365,6 +372,7 @@ def analyse_modes(settings: dict, network: dict, runs: list[tuple[str, dict]]):
         "valid": (("state",), valid),
     }
     arrays.update({k: (("state", "mode"), v) for k, v in per_mode.items()})
+    arrays.update({f"{k}_box": (("state", "box_mode"), v) for k, v in per_box_mode.items()})
     arrays.update({k: (("state", "bond"), v) for k, v in per_bond.items()})
     arrays.update({k: (("state",), v) for k, v in scalars.items()})
     return arrays, {"states": S, "valid": int(valid.sum())}

@@ -3,7 +3,8 @@
 - :func:`runs_table` (``pruning_runs.csv``): one row per run (network entry, seed, method,
   target) with the columns the issue asks for plus seed, nu_iso and the stop reason;
 - :func:`modes_table` (``pruning_modes.csv``): one row per analysed rigid state (initial,
-  during, final) with the mode peaks, nu_bar', z - z_c and the bond statistics. States that
+  during, final) with the mode peaks, nu_bar', z - z_c and the bond statistics; ``*_box``:
+  the same from the modes with the box strain (:class:`.modes.BoxModes`). States that
   were not rigid are never reported (dropped here).
 
 ``entries``: ``[(name, kind, N, seeds, methods)]`` in config order; the store lists are in the
@@ -18,7 +19,7 @@ import pandas as pd
 from tunable_solids import store
 
 from .modes import Z_C
-from .stages import METHOD_CODES, STAGES
+from .stages import BOX_SCALARS, METHOD_CODES, STAGES
 
 RUN_COLUMNS = ["network_kind", "N", "z_initial", "z_final", "nu_initial", "nu_final", "target",
                "method", "bonds_removed_fraction", "success", "wall_s"]  # fmt: skip
@@ -47,7 +48,8 @@ def runs_table(entries, run_stores: list[str]) -> pd.DataFrame:
 def modes_table(entries, mode_stores: list[str]) -> pd.DataFrame:
     rows, it = [], iter(mode_stores)
     keys = ("nu", "nu_iso", "z", "omega_plus", "omega_minus", "weight_plus", "weight_minus",
-            "nu_prime_plus", "nu_prime_minus", "nu_bar_prime", "sigma2", "cov_xy")  # fmt: skip
+            "nu_prime_plus", "nu_prime_minus", "nu_bar_prime", "sigma2", "cov_xy",
+            *(f"{k}_box" for k in BOX_SCALARS))  # fmt: skip
     for name, kind, n, seeds, _ in entries:
         for seed in seeds:
             a, _ = store.read_store(next(it))
