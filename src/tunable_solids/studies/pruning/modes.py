@@ -42,7 +42,9 @@ strain coordinates, ``M = B^T K B`` with ``B = [Q, E / s]`` (``(2N + 3)``-dimens
 energy's exact second derivative in ``(u, s e)``), whose modes carry a strain ``phi_e / s``.
 The strain coordinate is scaled by ``s = sqrt(N V / 12)``, the norm of the affine field of a
 unit strain over the cell (nodes spread uniformly over a box of area V), so a strain and a
-node displacement of equal size weigh the same. The loaded deformation is ``M^+ F`` for the
+node displacement of equal size weigh the same. This is a choice (the box's "mass"); it
+changes the modes and weights, not the compliance: on the toy states, the correlation of
+``nu_bar'`` with nu was 0.85-0.98 for scales 1, sqrt(V) and sqrt(N V) per network. The loaded deformation is ``M^+ F`` for the
 generalized force ``F = (0, V sigma / s)`` of uniaxial stress along x (y) (its strain part is
 ``S sigma``: an independent route to the compliance), normalized and projected on the
 ``2N + 1`` non-translation modes; ``nu'`` of a mode is the axial-ratio rule above applied to
