@@ -44,11 +44,12 @@ The strain coordinate is scaled by ``s = sqrt(N V / 12)``, the norm of the affin
 unit strain over the cell (nodes spread uniformly over a box of area V), so a strain and a
 node displacement of equal size weigh the same. This is a choice (the box's "mass"); it
 changes the modes and weights, not the compliance: on the toy states, the correlation of
-``nu_bar'`` with nu was 0.85-0.98 for scales 1, sqrt(V) and sqrt(N V) per network. The loaded deformation is ``M^+ F`` for the
-generalized force ``F = (0, V sigma / s)`` of uniaxial stress along x (y) (its strain part is
-``S sigma``: an independent route to the compliance), normalized and projected on the
-``2N + 1`` non-translation modes; ``nu'`` of a mode is the axial-ratio rule above applied to
-its strain ``phi_e / s`` itself (no fit needed), and the peaks and ``nu_bar'`` follow as above.
+``nu_bar'`` with nu was 0.85-0.98 for scales 1, sqrt(V) and sqrt(N V) per network. The
+loaded deformation is ``M^+ F`` for the generalized force ``F = (0, V sigma / s)`` of
+uniaxial stress along x (y) (its strain part is ``S sigma``: an independent route to the
+compliance), normalized and projected on the ``2N + 1`` non-translation modes; ``nu'`` of
+a mode is the axial-ratio rule above applied to its strain ``phi_e / s`` itself (no fit
+needed), and the peaks and ``nu_bar'`` follow as above.
 
 Bond statistics (Fig. 1i-j). Each present bond's strain ``dl_b / l_b`` under x- and under
 y-loading (relaxed, ``T e`` of :mod:`.elasticity`): the points ``p_b = (s_x, s_y)``;
