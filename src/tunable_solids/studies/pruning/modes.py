@@ -101,8 +101,14 @@ def box_modes(geom: Geometry, stiffness: np.ndarray) -> BoxModes:
     k = np.asarray(stiffness, float)
     n = geom.n_nodes
     scale = np.sqrt(n * geom.volume / 12.0)
-    B = np.concatenate([compatibility(geom).toarray(), geom.strain / scale], axis=1)
-    M = B.T @ (k[:, None] * B)
+    Q = compatibility(geom)
+    E = geom.strain / scale
+    KQ = Q.multiply(k[:, None]).tocsr()
+    M = np.zeros((2 * n + 3, 2 * n + 3))  # B^T K B with B = [Q, E / s]
+    M[: 2 * n, : 2 * n] = (Q.T @ KQ).toarray()
+    M[: 2 * n, 2 * n :] = np.asarray(KQ.T @ E)
+    M[2 * n :, : 2 * n] = M[: 2 * n, 2 * n :].T
+    M[2 * n :, 2 * n :] = E.T @ (k[:, None] * E)
     w2, P = np.linalg.eigh(M)
     if not w2[2] > el.ZERO_TOL * w2[-1]:
         raise ValueError("the network is not rigid (zero mode beyond the translations)")
@@ -260,14 +266,19 @@ def analyse(geom: Geometry, mask: np.ndarray) -> ModeAnalysis:
     stiffness). Raises ``ValueError`` if it is not rigid (:func:`elasticity.rigidity`)."""
     mask = np.asarray(mask, bool)
     k = mask.astype(float)
-    rig = el.rigidity(geom, k)
-    if not rig.valid:
-        raise ValueError(
-            f"not a rigid state: {rig.extra_zero_modes} extra zero modes, "
-            f"{int(rig.isolated.sum())} isolated nodes, {int(rig.dangling.sum())} dangling"
-        )
-    omega, V = normal_modes(geom, k)
-    C, e_x, e_y, u_x, u_y, T = loading(geom, k)
+    # The rigidity test of elasticity.rigidity, on this state's own diagonalization: node
+    # degrees, zero modes beyond the translations, C positive definite.
+    n = geom.n_nodes
+    deg = np.bincount(geom.i[mask], minlength=n) + np.bincount(geom.j[mask], minlength=n)
+    if np.any(deg <= 1):
+        raise ValueError(f"not a rigid state: {int(np.sum(deg <= 1))} isolated or dangling nodes")
+    try:
+        omega, V = normal_modes(geom, k)
+        C, e_x, e_y, u_x, u_y, T = loading(geom, k)
+    except ValueError as exc:
+        raise ValueError(f"not a rigid state: {exc}") from exc
+    if not el.stiffness_margin(C) > el.ZERO_TOL:
+        raise ValueError("not a rigid state: C is not positive definite")
     scale = np.sqrt(geom.n_nodes) * float(np.mean(_lengths(geom)))
     cx = V.T @ unit_field(u_x, scale)
     cy = V.T @ unit_field(u_y, scale)
