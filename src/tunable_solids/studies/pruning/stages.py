@@ -252,15 +252,17 @@ def run_method(settings: dict, network: dict, output: str | None = None) -> tupl
             rec = _anneal_target(g, target, seed, o, ckpt, done, state, snaps, wall0, label)
             state, snaps = None, []
         elif method == "greedy":
+
+            def report(removals, nu, evaluations, t0=t0, target=target):
+                if removals % 10 == 0:
+                    log.info("%s greedy to %+g: %d removals, nu = %+.4f, %d exact evaluations "
+                             "| elapsed %.1f s", label, target, removals, nu, evaluations,
+                             time.perf_counter() - t0)  # fmt: skip
+
             r = gr.greedy_pruning(g, target, o["n_candidates"], o["refresh_every"],
-                                  o["max_removals"])  # fmt: skip
-            rec = _record(
-                r,
-                r.info["nu_path"],
-                [],
-                time.perf_counter() - t0,
-                {"stop": r.info["stop"], "evaluations": r.info["evaluations"]},
-            )
+                                  o["max_removals"], report)  # fmt: skip
+            info = {"stop": r.info["stop"], "evaluations": r.info["evaluations"]}
+            rec = _record(r, r.info["nu_path"], [], time.perf_counter() - t0, info)
         else:
             rec = _gradient_target(net, g, target, o, ckpt, done, train, wall0, label)
             train = None
