@@ -134,12 +134,9 @@ def _draw_network(ax, net: dict, mask: np.ndarray, color: np.ndarray, vmax: floa
 
 
 def networks(entries: list[Entry]):
-    rows = [e for k in KIND_COLORS for e in entries[:] if e.kind == k][:3]
-    seen, picked = set(), []
-    for e in rows:
-        if e.kind not in seen:
-            seen.add(e.kind)
-            picked.append(e)
+    # the first entry of each kind, in the order triangular, delaunay, packing
+    picked = [next(e for e in entries if e.kind == k) for k in KIND_COLORS
+              if any(e.kind == k for e in entries)]  # fmt: skip
     fig, axes = plt.subplots(len(picked), 3, figsize=(11, 3.6 * len(picked)), squeeze=False)
     cmap = plt.get_cmap("coolwarm")
     for r, e in enumerate(picked):
