@@ -5,6 +5,7 @@ table row per run, only rigid states, figures)."""
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -187,3 +188,13 @@ def test_smoke_run_of_the_pruning_rules(tmp_path):
     a, attrs = store.read_store(res / "pruning" / "t" / "seed0" / "modes.zarr")
     assert a["valid"].all() and attrs["provenance"]["config"]["name"] == "t"
     assert not list((res / "pruning").rglob(".*.checkpoint"))
+    # reruns are precise: a greedy option reruns the greedy job and what reads it, not the
+    # network or the annealing
+    cfg["pruning"]["greedy"] = {"n_candidates": 8}
+    path.write_text(yaml.safe_dump(cfg))
+    out = snakemake("-n", "--configfile", str(path))
+    jobs = dict(re.findall(r"^(pruning_\w+|all)\s+(\d+)$", out.stdout, re.M))
+    assert jobs == {"pruning_run": "1", "pruning_modes": "1", "pruning_tables": "1",
+                    "pruning_figures": "1", "all": "1"}, out.stdout[-2000:]  # fmt: skip
+    outputs = " ".join(re.findall(r"^\s+output: (.*)$", out.stdout, re.M))
+    assert "greedy.zarr" in outputs and "anneal.zarr" not in outputs
