@@ -172,7 +172,10 @@ def test_change_reruns_exactly_what_depends_on_it(workflow, case):
 RESPONSE_FIGURES = ["response_rank", "response_singular_values", "response_linear_regime",
                     "response_tunability"]  # fmt: skip
 MODES_FIGURES = ["modes_spectra", "modes_structure", "modes_example", "modes_annealing"]
-FIGURES = ["overview", *RESPONSE_FIGURES, *training_figure_inputs({}), *MODES_FIGURES]
+PRUNING_FIGURES = ["pruning_bonds", "pruning_networks", "pruning_spectra", "pruning_collapse",
+                   "pruning_frequencies", "pruning_methods"]  # fmt: skip
+FIGURES = ["overview", *RESPONSE_FIGURES, *training_figure_inputs({}), *MODES_FIGURES,
+           *PRUNING_FIGURES]  # fmt: skip
 
 
 def _caption_title(name: str) -> str:
@@ -187,6 +190,9 @@ def test_response_figure_list_matches_rule_file():
     text = (ROOT / "workflow" / "rules" / "modes.smk").read_text()
     listed = re.search(r"MODES_FIGURES = \[(.*?)\]", text, re.S).group(1)
     assert re.findall(r'"(\w+)"', listed) == MODES_FIGURES
+    text = (ROOT / "workflow" / "rules" / "pruning.smk").read_text()
+    listed = re.search(r"PRUNING_FIGURES = \[(.*?)\]", text, re.S).group(1)
+    assert re.findall(r'"(\w+)"', listed) == PRUNING_FIGURES
 
 
 # What each figure rule hands its caption template (as `snakemake.params` / `.input`).
@@ -195,6 +201,8 @@ CAPTION_CONTEXT = {
     "response": ({"sweep_scenario": None, "dpi": 150}, {"svd": "t.csv", "sweeps": []}),
     "training": ({"inputs": {}, "dpi": 150, "max_traces": 40}, {"runs": "t.csv", "stores": []}),
     "modes": ({"ensembles": [], "dpi": 150}, {"spectra": [], "exponents": "t.csv"}),
+    "pruning": ({"entries": [], "network": None, "dpi": 150},
+                {"runs": "t.csv", "modes_table": "t.csv", "networks": [], "modes": []}),
 }
 
 

@@ -76,3 +76,22 @@ def modes_spectra(modes_dir, batches):
         for name, ensemble_batches in batches.items()
         for b in range(len(ensemble_batches))
     ]
+
+
+# The pruning study (PRUNING, PRUNING_DIR, pruning_seeds: workflow/rules/pruning.smk).
+def pruning_store(name, network="{network}", seed="{seed}"):
+    return store_file(f"{PRUNING_DIR}/{network}/seed{seed}/{name}.zarr")
+
+
+def pruning_runs_of(wc):
+    return [pruning_store(m, wc.network, wc.seed) for m in PRUNING[wc.network]["methods"]]
+
+
+def pruning_all(name):
+    """Every store `name` (network, modes) of the study, entry by entry, seed by seed."""
+    return [pruning_store(name, n, s) for n, st in PRUNING.items() for s in pruning_seeds(st)]
+
+
+def pruning_all_runs():
+    return [pruning_store(m, n, s) for n, st in PRUNING.items() for s in pruning_seeds(st)
+            for m in st["methods"]]

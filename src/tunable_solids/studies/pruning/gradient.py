@@ -61,22 +61,49 @@ def train_stiffness(
     steps: int = 300,
     learning_rate: float = 0.05,
     tol: float = 1e-3,
+    resume: tuple | None = None,
+    checkpoint=None,
+    checkpoint_every: int = 50,
+    callback=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Adam on ``theta`` from unit stiffnesses. Returns the trained ``k`` ``(B,)`` and the
-    nu of every step ``(steps_done,)``."""
+    nu of every step ``(steps_done,)``.
+
+    Resume: ``checkpoint(theta, opt_state, nus)`` is called every ``checkpoint_every`` steps
+    (after the update, so the three are the whole training state); passing them back as
+    ``resume`` continues with the same operations, hence the same result.
+    ``callback(step, nu)`` is called after every step."""
     nu_fn = _Hashable(nu_of_stiffness(network))
-    theta = jnp.full(len(network.i), THETA_UNIT)
     opt = optax.adam(learning_rate)
-    opt_state = opt.init(theta)
-    nus = []
-    for _ in range(steps):
+    if resume is None:
+        theta = jnp.full(len(network.i), THETA_UNIT)
+        opt_state, nus = opt.init(theta), []
+    else:
+        theta, opt_state, nus = jnp.asarray(resume[0]), resume[1], list(resume[2])
+    while len(nus) < steps:
         (_, nu), g = _loss_and_grad(nu_fn, theta, target)
         nus.append(float(nu))
+        if callback is not None:
+            callback(len(nus), float(nu))
         if abs(float(nu) - target) <= tol:
             break
         updates, opt_state = opt.update(g, opt_state)
         theta = optax.apply_updates(theta, updates)
+        if checkpoint is not None and len(nus) % checkpoint_every == 0:
+            checkpoint(theta, opt_state, nus)
     return np.asarray(jax.nn.softplus(theta)), np.array(nus)
+
+
+def opt_state_arrays(opt_state) -> list[np.ndarray]:
+    """The leaves of an optax state (for a checkpoint); :func:`opt_state_from` inverts."""
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(opt_state)]
+
+
+def opt_state_from(leaves: list, n_bonds: int, learning_rate: float):
+    """An Adam state with the given leaves (the structure of ``optax.adam(lr).init``)."""
+    template = optax.adam(learning_rate).init(jnp.zeros(n_bonds))
+    tree = jax.tree_util.tree_structure(template)
+    return jax.tree_util.tree_unflatten(tree, [jnp.asarray(x) for x in leaves])
 
 
 class _Hashable:

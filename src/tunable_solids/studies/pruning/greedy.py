@@ -49,11 +49,13 @@ def greedy_pruning(
     n_candidates: int = 16,
     refresh_every: int = 128,
     max_removals: int | None = None,
+    callback=None,
 ) -> PruningResult:
     """Greedy removals from the full network (unit stiffnesses) toward ``target``.
 
     ``info`` holds the nu after every removal (``nu_path``), the stop reason ('target',
     'no_move', 'max_removals'), exact evaluations made and the largest refresh error.
+    ``callback(removals, nu, evaluations)`` is called after every removal.
     """
     t0 = time.perf_counter()
     upd = Updater(geom, np.ones(len(geom.i)), refresh_every)
@@ -86,6 +88,8 @@ def greedy_pruning(
         upd.accept(best)
         nu = upd.nu
         path.append(nu)
+        if callback is not None:
+            callback(len(path) - 1, nu, evaluations)
     wall = time.perf_counter() - t0
     return make_result(
         "greedy", geom, target, upd.stiffness > 0, wall, stop=stop, nu_path=np.array(path),
