@@ -52,6 +52,7 @@ include: "workflow/rules/packings.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/response.smk"
 include: "workflow/rules/modes.smk"
+include: "workflow/rules/pruning_surrogate.smk"
 
 
 rule all:
