@@ -20,7 +20,7 @@ from tunable_solids.studies.pruning import surrogate_stages as stages
 DATA = {"seed": 3, "r_range": [0.05, 0.45], "pruned_fraction": 0.5,
         "target_range": [-0.9, 0.9], "anneal": {"T0": 1e-2, "Tf": 1e-4}}  # fmt: skip
 TINY = {"channels": [2, 4, 4, 4, 4], "hidden": 8, "grid": 2, "learning_rate": 3e-3,
-        "epochs": 4, "batch_size": 4, "checkpoint_every": 2, "seed": 0}  # fmt: skip
+        "epochs": 4, "batch_size": 4, "checkpoint_every": 2, "seed": 0, "augment": False}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_training_steps_lower_the_loss(data):
     gradient; a wrong gradient sign or a broken update would raise it)."""
     xs, ys = _xy(data)
     state = sg.initial_train_state(sg.build_model("matrix", TINY, 0), TINY)
-    step = sg.make_step(sg.make_optimizer(TINY))
+    step = sg._cached_step(TINY["learning_rate"])
     model, opt = state.model, state.opt_state
     losses = [float(sg._loss(model, xs[:8], ys[:8]))]
     for _ in range(5):
@@ -220,3 +220,32 @@ def test_config_errors_name_key_value_and_what_is_allowed():
     errs = sc.surrogate_errors(_config(timing={"n_sides": [4, 7]}))
     assert errs == ["pruning.surrogate.timing.n_sides: 7 is not allowed; must be even and >= 4 "
                     "for r = 0.3"]  # fmt: skip
+
+
+def test_lattice_translation_augmentation_is_a_relabelling(data):
+    """D[p][:, p] for a lattice translation p is exactly the dynamical matrix of the same
+    pruned network with its nodes relabelled (node sigma(a) takes node a's position, bonds
+    mapped), and that network has the same exact nu (to 1e-10: same physics, different
+    elimination order in the sparse LU)."""
+    s = int(np.flatnonzero(data["pruned"])[0])
+    net, mask = sg.network_of(data, s), data["mask"][s]
+    perms = sg.lattice_translations(6)
+    assert perms.shape == (18, 72)
+    p = perms[7]  # dr = 2, dc = 1
+    sigma = p[::2] // 2  # node a -> sigma[a]
+    inv = np.argsort(sigma)
+    R2 = net.positions[sigma]  # node a of the new labelling sits where node sigma[a] was
+    lookup = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(net.i, net.j, strict=True))}
+    mask2 = np.zeros_like(mask)
+    for k in np.flatnonzero(mask):
+        a, b = sorted((int(inv[net.i[k]]), int(inv[net.j[k]])))
+        mask2[lookup[(a, b)]] = True
+    lengths = np.linalg.norm(nw.bond_vectors(R2, net.box, net.i, net.j), axis=1)
+    net2 = nw.Network(R2, net.box, net.i, net.j, lengths, "triangular")
+    D = sg.dynamical_matrix(net, mask)
+    assert np.abs(sg.dynamical_matrix(net2, mask2) - D[p][:, p]).max() < 1e-12
+    nu2 = el.poisson_ratio(el.elastic_tensor(el.geometry(net2), mask2.astype(float)))
+    assert abs(nu2 - data["nu"][s]) < 1e-10
+    x = sg.matrix_image(net, mask)[None, None]
+    out = sg.augment(x, np.random.default_rng(0), "matrix")
+    assert out.shape == x.shape and not np.array_equal(out, x)

@@ -52,14 +52,16 @@ Both predict the standardised label; prediction = mean + std * output.
 
 Training (:func:`train`)
 ------------------------
-Adam (optax) on the mean squared error of minibatches; epoch ``e``'s order is a permutation
-drawn from ``(seed, e)``, so a run resumed at an epoch boundary repeats exactly the operations
+Adam (optax) on the mean squared error of minibatches; epoch ``e``'s order (and, with
+``augment``, the random symmetry applied to each input, :func:`augment`) is drawn from
+``(seed, e)``, so a run resumed at an epoch boundary repeats exactly the operations
 of an uninterrupted one. The parameters of the epoch with the lowest validation loss are the
 model's result (the last ones are kept too). :class:`TrainState` is the whole state.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -221,16 +223,19 @@ def render_network(network: Network, mask: np.ndarray, pixels: int) -> np.ndarra
     return np.clip(img / 2.0, 0.0, 1.0).astype(np.float32)
 
 
+def model_input(model: str, network: Network, mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Unstandardised input ``(1, H, W)`` float32 of one network for model ``matrix`` or
+    ``image`` (``pixels``: the image side)."""
+    if model == "matrix":
+        return matrix_image(network, mask)[None]
+    return render_network(network, mask, pixels)[None]
+
+
 def model_inputs(model: str, data: dict, indices: np.ndarray, pixels: int) -> np.ndarray:
     """Unstandardised inputs ``(n, 1, H, W)`` float32 of the samples ``indices``."""
-    out = []
-    for s in indices:
-        net = network_of(data, int(s))
-        mask = data["mask"][s]
-        out.append(
-            matrix_image(net, mask) if model == "matrix" else render_network(net, mask, pixels)
-        )
-    return np.stack(out)[:, None]
+    return np.stack(
+        [model_input(model, network_of(data, int(s)), data["mask"][s], pixels) for s in indices]
+    )
 
 
 # ------------------------------------------------------------------------------ models
@@ -357,12 +362,46 @@ class TrainState(NamedTuple):
     val_loss: np.ndarray
 
 
+def lattice_translations(n_side: int) -> np.ndarray:
+    """Dof permutations ``(n_side^2 / 2, 2N)`` of the lattice translations (two rows, so the
+    odd-row shift is kept, times one column): ``D[p][:, p]`` is the dynamical matrix of the
+    same network with its nodes relabelled, whose nu is the same."""
+    row, col = np.divmod(np.arange(n_side * n_side), n_side)
+    perms = []
+    for dr in range(0, n_side, 2):
+        for dc in range(n_side):
+            node = ((row + dr) % n_side) * n_side + (col + dc) % n_side
+            perms.append(np.stack([2 * node, 2 * node + 1], axis=1).ravel())
+    return np.asarray(perms)
+
+
+def augment(x: np.ndarray, rng: np.random.Generator, model: str) -> np.ndarray:
+    """Each input of ``x`` ``(n, 1, H, W)`` moved by a random symmetry that keeps nu: a
+    lattice translation (matrix images, :func:`lattice_translations`) or a periodic shift of
+    the box (network images: ``np.roll`` by a random pixel offset)."""
+    out = np.empty_like(x)
+    if model == "matrix":
+        perms = lattice_translations(int(round(math.sqrt(x.shape[-1] // 2))))
+        for k, p in enumerate(perms[rng.integers(len(perms), size=len(x))]):
+            out[k] = x[k][:, p][:, :, p]
+    else:
+        for k, shift in enumerate(rng.integers(x.shape[-1], size=(len(x), 2))):
+            out[k] = np.roll(x[k], tuple(shift), axis=(-2, -1))
+    return out
+
+
 def _loss(model, x, y):
     return jnp.mean((jax.vmap(model)(x) - y) ** 2)
 
 
 def make_optimizer(settings: dict):
     return optax.adam(settings["learning_rate"])
+
+
+@functools.cache
+def _cached_step(learning_rate: float):
+    # one compiled step per learning rate and process (a new closure would recompile)
+    return make_step(optax.adam(learning_rate))
 
 
 def initial_train_state(model: eqx.Module, settings: dict) -> TrainState:
@@ -399,13 +438,15 @@ def train(
     checkpoint: Callable[[TrainState], None] | None = None,
     stop_after: int | None = None,
     label: str = "train",
+    augment_as: str | None = None,
 ) -> TrainState:
     """Train from ``state`` to ``settings['epochs']`` epochs (standardised ``x`` ``(n, 1, H,
     W)`` and ``y`` ``(n,)``). ``checkpoint(state)`` is called every
     ``settings['checkpoint_every']`` epochs and at the end; ``stop_after`` epochs (for tests
-    that simulate a kill) ends early. Logs epoch, train/val loss and the ETA."""
+    that simulate a kill) ends early; ``augment_as`` (``matrix`` or ``image``) applies
+    :func:`augment` to every minibatch. Logs epoch, train/val loss and the ETA."""
     epochs, batch = settings["epochs"], settings["batch_size"]
-    step = make_step(make_optimizer(settings))
+    step = _cached_step(float(settings["learning_rate"]))
     model, opt_state = state.model, state.opt_state
     best_model, best_epoch, best_val = state.best_model, state.best_epoch, state.best_val
     tl, vl = list(state.train_loss), list(state.val_loss)
@@ -414,11 +455,15 @@ def train(
     n_batches = max(1, n // batch)  # drop the last incomplete batch: one compiled shape
     epoch = state.epoch
     while epoch < epochs and (stop_after is None or epoch - state.epoch < stop_after):
-        perm = np.random.default_rng([settings["seed"], epoch]).permutation(n)
+        rng = np.random.default_rng([settings["seed"], epoch])
+        perm = rng.permutation(n)
         total = 0.0
         for b in range(n_batches):
             idx = perm[b * batch : (b + 1) * batch]
-            model, opt_state, loss = step(model, opt_state, x_train[idx], y_train[idx])
+            xb = x_train[idx]
+            if augment_as is not None:
+                xb = augment(xb, rng, augment_as)
+            model, opt_state, loss = step(model, opt_state, xb, y_train[idx])
             total += float(loss)
         epoch += 1
         tl.append(total / n_batches)

@@ -24,6 +24,7 @@ DEFAULT_MODEL = {
     "learning_rate": 1.0e-3,
     "checkpoint_every": 5,
     "seed": 0,
+    "augment": False,
 }
 DEFAULT_CHANNELS = {"matrix": [16, 32, 32, 32, 32], "image": [16, 32, 32]}
 DEFAULT_PIXELS = 64

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def train_model(
     tr, va = parts["train"], parts["val"]
     state = sg.train(state, xs[tr], ys[tr], xs[va], ys[va], m,
                      checkpoint=save if ckpt is not None else None, stop_after=stop_after,
-                     label=f"train {name}")  # fmt: skip
+                     label=f"train {name}", augment_as=name if m["augment"] else None)  # fmt: skip
     train_s = time.perf_counter() - t_start[0]
     if ckpt is not None and ckpt.exists():
         train_s = store.read_attrs(ckpt)["train_s"]
@@ -103,12 +104,18 @@ def train_model(
     pred = sg.predict(state.best_model, norm, x[te])
     exact = data["nu"][te]
     met = sg.metrics(pred, exact)
+    pruned = data["pruned"][te].astype(bool)
+    for part, sel in (("lattices", ~pruned), ("pruned", pruned)):
+        sub = (
+            sg.metrics(pred[sel], exact[sel]) if sel.sum() >= 2 else {"rmse": None, "r2": None}
+        )
+        met.update({f"{k}_{part}": v for k, v in sub.items()})
     # prediction time per network (CNN on a ready input, batch of one) vs the exact solve
     one = x[te[:1]]
     t_pred = sg.timed(lambda: sg.predict(state.best_model, norm, one), 5)
     net = sg.network_of(data, int(te[0]))
     mask = data["mask"][te[0]].astype(float)
-    t_exact = sg.timed(lambda: poisson_ratio(elastic_tensor(geometry(net), mask)), 5)
+    t_exact = exact_time(net, mask, 5)
     arrays = {f"param_{k:03d}": (tuple(f"param_{k:03d}_{d}" for d in range(a.ndim)), a)
               for k, a in enumerate(sg.leaves(state.best_model))}  # fmt: skip
     arrays.update({
@@ -139,6 +146,15 @@ def train_model(
     return arrays, summary
 
 
+def exact_nu(net, mask) -> float:
+    """The exact route the surrogate replaces: geometry, sparse solve, the paper's nu."""
+    return float(poisson_ratio(elastic_tensor(geometry(net), mask)))
+
+
+def exact_time(net, mask, repeats: int) -> float:
+    return sg.timed(partial(exact_nu, net, np.asarray(mask, float)), repeats)
+
+
 def load_model(path):
     """Trained model, normalisation and summary of a model store."""
     arrays, attrs = store.read_store(path)
@@ -167,16 +183,13 @@ def timing(settings: dict, model_paths: list[str]) -> tuple[Arrays, dict]:
     for a, n_side in enumerate(sides):
         net = distorted_triangular(n_side, tm["r"], np.random.default_rng([7, n_side]))
         mask = np.ones(len(net.i))
-        exact[a] = sg.timed(lambda: poisson_ratio(elastic_tensor(geometry(net), mask)), tm["repeats"])
+        exact[a] = exact_time(net, mask, tm["repeats"])
         for c, name in enumerate(names):
             model, norm, s = models[name]
-            if name == "matrix":
-                build = lambda: sg.matrix_image(net, mask)[None, None]  # noqa: B023
-            else:
-                build = lambda: sg.render_network(net, mask, s["settings"]["pixels"])[None, None]  # noqa: B023,E501
-            x = build()
-            cnn[c, a] = sg.timed(lambda: sg.predict(model, norm, x), tm["repeats"])  # noqa: B023
-            inp[c, a] = sg.timed(build, tm["repeats"])
+            pixels = s["settings"].get("pixels", 0)
+            x = sg.model_input(name, net, mask, pixels)[None]
+            cnn[c, a] = sg.timed(partial(sg.predict, model, norm, x), tm["repeats"])
+            inp[c, a] = sg.timed(partial(sg.model_input, name, net, mask, pixels), tm["repeats"])
         log.info("timing n_side %d: exact %.3g s, CNN %s s", n_side, exact[a], cnn[:, a])
     arrays = {
         "n_side": (("size",), np.asarray(sides)),
@@ -204,10 +217,11 @@ def screening(settings: dict, model_path: str) -> tuple[Arrays, dict]:
     for target in sc["targets"]:
         for seed in range(sc["seeds"]):
             net = distorted_triangular(n_side, sc["r"], np.random.default_rng([11, seed]))
-            mask = np.ones(len(net.i))
-            t_fresh = sg.timed(lambda: poisson_ratio(elastic_tensor(geometry(net), mask)), 3)  # noqa: B023,E501
+            t_fresh = exact_time(net, np.ones(len(net.i)), 3)
             plain = sg.screened_anneal(net, target, seed, opts)
-            scr = sg.screened_anneal(net, target, seed, opts, predictor, sc["candidates"], sc["mode"])
+            scr = sg.screened_anneal(
+                net, target, seed, opts, predictor, sc["candidates"], sc["mode"]
+            )
             for method, r in (("plain", plain), (f"screened_{sc['mode']}", scr)):
                 rows.append((method, target, seed, r.nu_initial, r.nu_final, r.success,
                              r.proposals, r.exact_evaluations, r.surrogate_evaluations,
@@ -243,7 +257,10 @@ def metrics_table(model_paths: list[str]):
             "n_nodes": attrs["provenance"]["config"]["n_side"] ** 2,
             "n_train": s["n_train"], "n_val": s["n_val"], "n_test": s["n_test"],
             "epochs": s["epochs"], "best_epoch": s["best_epoch"],
-            "rmse_test": s["rmse"], "r2_test": s["r2"], "train_s": s["train_s"],
+            "rmse_test": s["rmse"], "r2_test": s["r2"],
+            "rmse_test_lattices": s["rmse_lattices"], "r2_test_lattices": s["r2_lattices"],
+            "rmse_test_pruned": s["rmse_pruned"], "r2_test_pruned": s["r2_pruned"],
+            "train_s": s["train_s"],
             "predict_s": s["predict_s"], "exact_s": s["exact_s"],
             "exact_over_predict": s["exact_s"] / s["predict_s"],
         })  # fmt: skip
@@ -261,7 +278,8 @@ def timing_table(path):
                 "model": str(name), "n_nodes": int(n), "exact_s": a["exact_s"][k],
                 "cnn_s": a["cnn_s"][c, k], "input_s": a["input_s"][c, k],
                 "exact_over_cnn": a["exact_s"][k] / a["cnn_s"][c, k],
-                "exact_over_cnn_and_input": a["exact_s"][k] / (a["cnn_s"][c, k] + a["input_s"][c, k]),
+                "exact_over_cnn_and_input":
+                    a["exact_s"][k] / (a["cnn_s"][c, k] + a["input_s"][c, k]),
             })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -298,7 +316,9 @@ def draw_all(model_paths: list[str], timing_csv: str, outputs: list[str], dpi: i
     fig, ax = plt.subplots(figsize=(5.2, 3.6), layout="constrained")
     for s, a in models:
         e = np.arange(1, len(a["train_loss"]) + 1)
-        ax.semilogy(e, a["train_loss"], "-", color=colour[s["model"]], label=f"{label[s['model']]}, train")
+        ax.semilogy(
+            e, a["train_loss"], "-", color=colour[s["model"]], label=f"{label[s['model']]}, train"
+        )
         ax.semilogy(e, a["val_loss"], "--", color=colour[s["model"]], label="validation")
         ax.axvline(s["best_epoch"], color=colour[s["model"]], lw=0.6, alpha=0.5)
     ax.set_xlabel("epoch")
