@@ -39,14 +39,10 @@ TARGETS += (
 )
 
 
-def surrogate_data_stores():
-    return [
-        store_file(f"{SURROGATE_DIR}/data/batch{b}.zarr") for b in range(len(SURROGATE_BATCHES))
-    ]
-
-
-def surrogate_model_stores():
-    return [store_file(f"{SURROGATE_DIR}/{m}.zarr") for m in SURROGATE_MODELS]
+SURROGATE_DATA_STORES = [
+    store_file(f"{SURROGATE_DIR}/data/batch{b}.zarr") for b in range(len(SURROGATE_BATCHES))
+]
+SURROGATE_MODEL_STORES = [store_file(f"{SURROGATE_DIR}/{m}.zarr") for m in SURROGATE_MODELS]
 
 
 wildcard_constraints:
@@ -69,7 +65,7 @@ rule pruning_surrogate_dataset:
 
 rule pruning_surrogate_train:
     input:
-        surrogate_data_stores(),
+        SURROGATE_DATA_STORES,
     output:
         store_file(f"{SURROGATE_DIR}/{{surrogate_model}}.zarr"),
     log:
@@ -87,7 +83,7 @@ rule pruning_surrogate_train:
 
 rule pruning_surrogate_timing:
     input:
-        surrogate_model_stores(),
+        SURROGATE_MODEL_STORES,
     output:
         store_file(f"{SURROGATE_DIR}/timing.zarr"),
     log:
@@ -120,7 +116,7 @@ rule pruning_surrogate_screening:
 
 rule pruning_surrogate_tables:
     input:
-        models=surrogate_model_stores(),
+        models=SURROGATE_MODEL_STORES,
         timing=store_file(f"{SURROGATE_DIR}/timing.zarr"),
         screening=(
             [store_file(f"{SURROGATE_DIR}/screening.zarr")]
@@ -139,7 +135,7 @@ rule pruning_surrogate_tables:
 
 rule pruning_surrogate_figures:
     input:
-        models=surrogate_model_stores(),
+        models=SURROGATE_MODEL_STORES,
         timing=SURROGATE_TABLES["timing"],
     output:
         figure_outputs(SURROGATE_FIGURES, "Network pruning: CNN surrogate"),
