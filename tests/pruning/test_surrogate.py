@@ -19,8 +19,8 @@ from tunable_solids.studies.pruning import surrogate_stages as stages
 
 DATA = {"seed": 3, "r_range": [0.05, 0.45], "pruned_fraction": 0.5,
         "target_range": [-0.9, 0.9], "anneal": {"T0": 1e-2, "Tf": 1e-4}}  # fmt: skip
-TINY = {"channels": [2, 4, 4, 4, 4], "hidden": 8, "grid": 2, "learning_rate": 3e-3,
-        "epochs": 4, "batch_size": 4, "checkpoint_every": 2, "seed": 0, "augment": False}  # fmt: skip
+TINY = {"channels": [2, 4, 4, 4, 4], "hidden": 8, "grid": 2, "learning_rate": 3e-3, "epochs": 4,
+        "batch_size": 4, "checkpoint_every": 2, "seed": 0, "augment": False}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -249,3 +249,24 @@ def test_lattice_translation_augmentation_is_a_relabelling(data):
     x = sg.matrix_image(net, mask)[None, None]
     out = sg.augment(x, np.random.default_rng(0), "matrix")
     assert out.shape == x.shape and not np.array_equal(out, x)
+
+
+def test_shipped_surrogate_configs_validate():
+    """The toy part of config/config.yaml and the paper-scale fragment (merged into the toy
+    config in place of its `pruning` part) pass the schema and surrogate_errors; the paper
+    numbers are the paper's 455 / ~3640 training samples."""
+    import yaml
+
+    from tunable_solids.config import validate
+    from tunable_solids.store import REPO_ROOT
+
+    toy = yaml.safe_load((REPO_ROOT / "config/config.yaml").read_text())
+    validate(toy)
+    assert sc.surrogate_errors(toy) == []
+    frag = REPO_ROOT / "config/paper/fragments/network_pruning_surrogate.yaml"
+    paper = {**toy, "pruning": yaml.safe_load(frag.read_text())["pruning"]}
+    validate(paper)
+    assert sc.surrogate_errors(paper) == []
+    s = sc.surrogate_settings(paper)
+    parts = {m: sg.split(s["models"][m]["samples"], 0) for m in ("matrix", "image")}
+    assert len(parts["matrix"]["train"]) == 455 and len(parts["image"]["train"]) == 3640

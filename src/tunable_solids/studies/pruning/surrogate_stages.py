@@ -106,9 +106,7 @@ def train_model(
     met = sg.metrics(pred, exact)
     pruned = data["pruned"][te].astype(bool)
     for part, sel in (("lattices", ~pruned), ("pruned", pruned)):
-        sub = (
-            sg.metrics(pred[sel], exact[sel]) if sel.sum() >= 2 else {"rmse": None, "r2": None}
-        )
+        sub = sg.metrics(pred[sel], exact[sel]) if sel.sum() >= 2 else {"rmse": None, "r2": None}
         met.update({f"{k}_{part}": v for k, v in sub.items()})
     # prediction time per network (CNN on a ready input, batch of one) vs the exact solve
     one = x[te[:1]]
