@@ -53,6 +53,7 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/response.smk"
 include: "workflow/rules/modes.smk"
 include: "workflow/rules/pruning.smk"
+include: "workflow/rules/pruning_surrogate.smk"
 
 
 rule all:

@@ -115,10 +115,11 @@ def _semantic_errors(config: dict) -> list[str]:
         or config.get("training", {}).get("runs")
         or config.get("modes", {}).get("ensembles")
         or config.get("pruning", {}).get("networks")
+        or config.get("pruning", {}).get("surrogate")
     ):
         errors.append(
             "<top level>: nothing to do; give `scenarios`, `training.runs`, "
-            "`modes.ensembles` and/or `pruning.networks`"
+            "`modes.ensembles`, `pruning.networks` and/or `pruning.surrogate`"
         )
     for study in study_configs():
         if hasattr(study, "errors"):

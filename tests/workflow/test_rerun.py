@@ -174,8 +174,10 @@ RESPONSE_FIGURES = ["response_rank", "response_singular_values", "response_linea
 MODES_FIGURES = ["modes_spectra", "modes_structure", "modes_example", "modes_annealing"]
 PRUNING_FIGURES = ["pruning_bonds", "pruning_networks", "pruning_spectra", "pruning_collapse",
                    "pruning_frequencies", "pruning_methods"]  # fmt: skip
+SURROGATE_FIGURES = ["pruning_surrogate_loss", "pruning_surrogate_parity",
+                     "pruning_surrogate_timing"]  # fmt: skip
 FIGURES = ["overview", *RESPONSE_FIGURES, *training_figure_inputs({}), *MODES_FIGURES,
-           *PRUNING_FIGURES]  # fmt: skip
+           *PRUNING_FIGURES, *SURROGATE_FIGURES]  # fmt: skip
 
 
 def _caption_title(name: str) -> str:
@@ -193,6 +195,9 @@ def test_response_figure_list_matches_rule_file():
     text = (ROOT / "workflow" / "rules" / "pruning.smk").read_text()
     listed = re.search(r"PRUNING_FIGURES = \[(.*?)\]", text, re.S).group(1)
     assert re.findall(r'"(\w+)"', listed) == PRUNING_FIGURES
+    text = (ROOT / "workflow" / "rules" / "pruning_surrogate.smk").read_text()
+    listed = re.search(r"SURROGATE_FIGURES = \[(.*?)\]", text, re.S).group(1)
+    assert re.findall(r'"(\w+)"', listed) == SURROGATE_FIGURES
 
 
 # What each figure rule hands its caption template (as `snakemake.params` / `.input`).

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import math
 
+from .surrogate_config import surrogate_errors
+
 METHODS = ("anneal", "greedy", "gradient")
 # Documented defaults (the schema repeats them); see annealing.AnnealOptions for T0 / Tf.
 DEFAULT_ANNEAL = {
@@ -63,7 +65,7 @@ def errors(config: dict) -> list[str]:
         a = {**DEFAULT_ANNEAL, **p.get("anneal", {}), **n.get("anneal", {})}
         if a["Tf"] >= a["T0"]:
             out.append(f"{key}.anneal.Tf: {a['Tf']} must be < T0 = {a['T0']}")
-    return out
+    return out + surrogate_errors(config)
 
 
 def network_settings(config: dict, name: str) -> dict:
