@@ -114,10 +114,11 @@ def _semantic_errors(config: dict) -> list[str]:
         config.get("scenarios")
         or config.get("training", {}).get("runs")
         or config.get("modes", {}).get("ensembles")
+        or config.get("metamaterials", {}).get("forcefields")
     ):
         errors.append(
-            "<top level>: nothing to do; give `scenarios`, `training.runs` and/or "
-            "`modes.ensembles`"
+            "<top level>: nothing to do; give `scenarios`, `training.runs`, "
+            "`modes.ensembles` and/or `metamaterials.forcefields`"
         )
     for study in study_configs():
         if hasattr(study, "errors"):
