@@ -7,7 +7,9 @@ from tunable_solids.studies.metamaterials import figures
 
 jobs.configure_logging(snakemake.log[0])
 figures.draw_all(
-    snakemake.input.samples, snakemake.input.forcefields, list(snakemake.output),
+    snakemake.input.samples,
+    snakemake.input.forcefields,
+    list(snakemake.output),
     snakemake.params.dpi,
 )
 logging.getLogger("metamaterials_figures").info("-> %s", snakemake.output)

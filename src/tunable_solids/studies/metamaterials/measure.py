@@ -84,13 +84,14 @@ def strain_step_tensor(
     for J in range(6):
         strains, stresses = [0.0], [stress_voigt(energy, params, R0, box0)]
         for sign in (1, -1):
-            R_prev = R0
+            R_prev, F_prev = R0, np.eye(3)
             for k in range(1, k_max + 1):
                 e = np.zeros(6)
                 e[J] = sign * k * step
                 F = np.eye(3) + np.asarray(mechanics.voigt_to_tensor(jnp.asarray(e), 3))
                 boxe = F @ box0
-                Rstart = R_prev @ (F @ np.linalg.inv(F_prev)).T if k > 1 else R0 @ F.T
+                # continue from the previous relaxed step, mapped affinely to the new box
+                Rstart = R_prev @ (F @ np.linalg.inv(F_prev)).T
                 m = minimize(energy, Rstart, boxe, params, None, options)
                 if not bool(m.converged):
                     raise RuntimeError(
@@ -100,7 +101,6 @@ def strain_step_tensor(
                 R_prev, F_prev = np.asarray(m.positions), F
                 strains.append(e[J])
                 stresses.append(stress_voigt(energy, params, R_prev, boxe))
-            F_prev = np.eye(3)
         x = np.asarray(strains)
         y = np.stack(stresses)
         A = np.stack([x, np.ones_like(x)], 1)

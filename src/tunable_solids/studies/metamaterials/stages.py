@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tunable_solids import store
 from tunable_solids import stillinger_weber as sw
+from tunable_solids import store
 from tunable_solids.minimize import FireOptions, MinimizeOptions
 from tunable_solids.progress import Progress
 from tunable_solids.store import Arrays
@@ -140,8 +140,10 @@ def one_structure(settings: dict, seed: int, resume=None, save=None) -> dict:
 
     r = st.minimize_rounds(energy, params, R_md, box, options, settings["minimize"]["chunk"],
                            f"{label} minimize", resume=resume_min, checkpoint=ckpt_min)  # fmt: skip
-    return {"positions": r.positions, "box": box, "converged": r.converged,
-            "max_force": r.max_force, "iterations": r.iterations, "energy": r.energy, "p0": p0}  # fmt: skip
+    return {
+        "positions": r.positions, "box": box, "converged": r.converged, "max_force": r.max_force,
+        "iterations": r.iterations, "energy": r.energy, "p0": p0,
+    }  # fmt: skip
 
 
 def make_structures(settings: dict, seeds: list[int], output: str | None = None):

@@ -27,7 +27,8 @@ with a target far below the instantaneous temperature the chain forces grow like
 (measured: a 300-atom quench ramped to ``kT = 1e-4`` in 10 time units ended in NaN), so the
 quench ramps to ``temperature_floor`` (default 0.01, a thirtieth of the melt temperature;
 a crystal quench to a third of its relaxation temperature at most) and the minimization that
-follows removes the rest. The target ``P`` and ``kT`` are passed to each step (jax-md's dynamic arguments).
+follows removes the rest. The target ``P`` and ``kT`` are passed to each step (jax-md's
+dynamic arguments).
 
 Long runs checkpoint: the MD runs in chunks of ``checkpoint_every`` steps; every chunk starts
 from a freshly allocated neighbour list (so a resumed run repeats exactly the arithmetic of an
@@ -53,7 +54,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax_md import quantity as jmd_quantity
 from jax_md import simulate as jmd_simulate
 from jax_md import space as jmd_space
 
@@ -236,7 +236,8 @@ def thermo(energy: GeneralEnergy, params, R, box, momentum, neighbors) -> Thermo
     model = mechanics.Model(energy, jnp.asarray(box), None, neighbors)
     p_virial = float(mechanics.pressure(model, jnp.asarray(R), params))
     T = 2.0 * ke / (dim * (n - 1))
-    return Thermo(T, p_virial + 2.0 * ke / (dim * V), float(energy(R, box, params, neighbors)) / n, V)
+    e = float(energy(R, box, params, neighbors)) / n
+    return Thermo(T, p_virial + 2.0 * ke / (dim * V), e, V)
 
 
 class Segment(NamedTuple):
@@ -383,7 +384,8 @@ def run_md(
         finite = all(bool(jnp.all(jnp.isfinite(x))) for x in (R, box, state.momentum))
         th = None
         if finite:
-            th = thermo(energy, params, R, box, state.momentum, _neighbors(energy, R, box, capacity))
+            nb = _neighbors(energy, R, box, capacity)
+            th = thermo(energy, params, R, box, state.momentum, nb)
         if th is None or not (math.isfinite(th.energy_per_atom) and math.isfinite(th.pressure)):
             raise NonFiniteMDError(
                 f"{label}: non-finite positions or energy during {seg.name} at step {done} "
@@ -405,7 +407,8 @@ def run_md(
             th.energy_per_atom, packing_fraction(n, th.volume), elapsed, eta,
         )  # fmt: skip
         if checkpoint is not None:
-            checkpoint(done, [*state_leaves(state), np.asarray(capacity[0]), np.asarray(capacity[1])])
+            caps = [np.asarray(capacity[0]), np.asarray(capacity[1])]
+            checkpoint(done, [*state_leaves(state), *caps])
     R, box = real_positions(state)
     return np.asarray(R), np.asarray(box), history
 
@@ -467,5 +470,3 @@ def minimize_rounds(
         if bool(m.converged) or done >= options.max_steps or int(m.iterations) == 0:
             break
     return Relaxed(R, float(m.energy), float(m.max_force), done, bool(m.converged))
-
-
