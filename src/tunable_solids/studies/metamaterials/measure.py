@@ -31,8 +31,10 @@ with engineering shear strains; stress positive in tension.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -64,6 +66,30 @@ def stress_voigt(energy: GeneralEnergy, params, R, box) -> np.ndarray:
     return np.array([s[a, b] for a, b in mechanics.VOIGT[3]])
 
 
+def reference_stress(energy: GeneralEnergy, params, R, box, F) -> np.ndarray:
+    """``s_I = (1/V_0) dU/de_I`` ``(6,)`` at the state ``(R, F box_0)`` (``box`` is the
+    strained box ``F box_0``), the strain ``e`` measured from the reference box ``box_0``
+    (the paper's Eq. 6): the energy's derivative in a further strain ``d`` composed as
+    ``F -> F + d`` at fixed fractional coordinates. At a relaxed state (zero forces) this is
+    the total derivative of ``U(e)`` (envelope theorem), so its slope in ``e`` is the relaxed
+    ``C = (1/V_0) d^2 U / de^2`` of the reference even when it carries a residual stress
+    (where the current-frame stress would differ by terms of that stress)."""
+    R, box, F = jnp.asarray(R), jnp.asarray(box), jnp.asarray(F)
+    return np.asarray(_reference_stress(energy, params, R, box, F, energy.allocate(R, box)))
+
+
+@partial(jax.jit, static_argnames=("energy",))
+def _reference_stress(energy, params, R, box, F, nb):
+    Finv = jnp.linalg.inv(F)
+    R0, box0 = R @ Finv.T, Finv @ box
+
+    def U(e):
+        Fe = F + mechanics.voigt_to_tensor(e, 3)
+        return energy(R0 @ Fe.T, Fe @ box0, params, nb)
+
+    return jax.grad(U)(jnp.zeros(6)) / jnp.abs(jnp.linalg.det(box0))
+
+
 def strain_step_tensor(
     energy: GeneralEnergy,
     params,
@@ -75,14 +101,15 @@ def strain_step_tensor(
 ) -> np.ndarray:
     """The paper's route: for each Voigt component ``J``, strains ``e_J = k step`` for
     ``|e_J| <= max_strain`` applied to box and positions (continuing from the previous step,
-    outward from 0 in both directions), positions re-minimized at the strained box, stress
-    recorded; ``C[:, J]`` is the least-squares slope of the stress against ``e_J``.
+    outward from 0 in both directions), positions re-minimized at the strained box, the stress
+    ``(1/V_0) dU/de`` of the reference strain recorded (:func:`reference_stress`); ``C[:, J]``
+    is the least-squares slope of the stress against ``e_J``.
     Raises ``RuntimeError`` if a re-minimization did not converge."""
     R0, box0 = np.asarray(R), np.asarray(box)
     k_max = int(round(max_strain / step))
     C = np.zeros((6, 6))
     for J in range(6):
-        strains, stresses = [0.0], [stress_voigt(energy, params, R0, box0)]
+        strains, stresses = [0.0], [reference_stress(energy, params, R0, box0, np.eye(3))]
         for sign in (1, -1):
             R_prev, F_prev = R0, np.eye(3)
             for k in range(1, k_max + 1):
@@ -100,7 +127,7 @@ def strain_step_tensor(
                     )
                 R_prev, F_prev = np.asarray(m.positions), F
                 strains.append(e[J])
-                stresses.append(stress_voigt(energy, params, R_prev, boxe))
+                stresses.append(reference_stress(energy, params, R_prev, boxe, F))
         x = np.asarray(strains)
         y = np.stack(stresses)
         A = np.stack([x, np.ones_like(x)], 1)
