@@ -44,9 +44,9 @@ def test_exact_and_strain_step_routes_agree(vacancy_crystal):
     assert res < 1e-8
     # Strain steps of 0.05% up to +-0.1% (the paper's step; a shorter range than its 0.5%
     # keeps the test cheap). The symmetric least-squares slope cancels the quadratic term of
-    # sigma(e); the cubic term leaves a relative error ~ (C'''/C) e^2 ~ 1e-6 and the re-minimization to
-    # max|F| <= 1e-11 a stress error ~1e-11 / (V e) ~ 1e-7: 1e-4 of max|C| is safe, and far
-    # below any real disagreement (the non-affine term is ~30% of C here).
+    # sigma(e); the cubic term leaves a relative error ~ (C'''/C) e^2 ~ 1e-6, and the
+    # re-minimization to max|F| <= 1e-11 a stress error ~1e-11 / (V e) ~ 1e-7: 1e-4 of
+    # max|C| is safe and far below a real disagreement (the Born term alone is off by >1%).
     options = MinimizeOptions(force_tol=1e-11)
     C_steps = ms.strain_step_tensor(ENERGY, OPTIMUM, R, box, options, max_strain=0.001)
     scale = np.max(np.abs(C))

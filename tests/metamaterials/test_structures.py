@@ -139,8 +139,12 @@ CONFIG = {
         "vacancies": [0.05],
         "seeds": {"count": 2},
         "forcefields": {
-            "si": {"lambda_over_A": 3.0, "gamma": 1.2, "theta0": 109.5,
-                   "structures": ["disordered", "diamond"]},
+            "si": {
+                "lambda_over_A": 3.0,
+                "gamma": 1.2,
+                "theta0": 109.5,
+                "structures": ["disordered", "diamond"],
+            },
         },  # fmt: skip
     }
 }
