@@ -303,6 +303,15 @@ def real_positions(state) -> tuple[Array, Array]:
     return wrap(jmd_space.transform(box, state.position), box), box
 
 
+def float64(state):
+    """Every floating leaf of a jax-md state as (strong) float64: jax-md makes some of them
+    weakly typed float32 at ``init``, which a restored checkpoint could not reproduce."""
+    cast = lambda x: (
+        jnp.asarray(x, jnp.float64) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
+    )
+    return jax.tree_util.tree_map(cast, state)
+
+
 def state_leaves(state) -> list[np.ndarray]:
     """The arrays of an NPT state (for a checkpoint)."""
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
@@ -347,13 +356,15 @@ def run_md(
     S = jmd_space.transform(jnp.linalg.inv(box), R)
     nb = energy.allocate(R, box)
     capacity = (int(nb.pairs.i.shape[0]), int(nb.idx.shape[1]))
-    state = sim.init(jax.random.PRNGKey(seed), S, box, neighbor=nb, kT=segments[0].kT[0])
+    state = float64(sim.init(jax.random.PRNGKey(seed), S, box, neighbor=nb, kT=segments[0].kT[0]))
     done = 0
     if resume is not None:
         done, leaves = resume
         treedef = jax.tree_util.tree_structure(state)
         capacity = (int(leaves[-2]), int(leaves[-1]))
-        state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(x) for x in leaves[:-2]])
+        state = float64(
+            jax.tree_util.tree_unflatten(treedef, [jnp.asarray(x) for x in leaves[:-2]])
+        )
         log.info("%s: resuming at step %d of %d", label, done, total)
     bounds = np.cumsum([0] + [s.steps for s in segments])
     history = []
@@ -381,21 +392,23 @@ def run_md(
         state = new
         done += n_run
         R, box = real_positions(state)
+        V_after = float(jnp.linalg.det(box))
+        ratio = V_after / V_before
+        if math.isfinite(ratio) and not (1.0 / BOX_BLOWUP < ratio < BOX_BLOWUP):
+            raise BarostatError(
+                f"{label}: the barostat changed the volume by a factor {ratio:.3g} within "
+                f"{n_run} steps during {seg.name} (step {done}); increase barostat_tau"
+            )
         finite = all(bool(jnp.all(jnp.isfinite(x))) for x in (R, box, state.momentum))
         th = None
         if finite:
+            check_box(np.asarray(box), list_range, f"{label}: {seg.name} at step {done}")
             nb = _neighbors(energy, R, box, capacity)
             th = thermo(energy, params, R, box, state.momentum, nb)
         if th is None or not (math.isfinite(th.energy_per_atom) and math.isfinite(th.pressure)):
             raise NonFiniteMDError(
                 f"{label}: non-finite positions or energy during {seg.name} at step {done} "
                 f"(time {done * md.dt:g}); reduce dt or check the force field"
-            )
-        ratio = th.volume / V_before
-        if not (1.0 / BOX_BLOWUP < ratio < BOX_BLOWUP):
-            raise BarostatError(
-                f"{label}: the barostat changed the volume by a factor {ratio:.3g} within "
-                f"{n_run} steps during {seg.name} (step {done}); increase barostat_tau"
             )
         history.append(th)
         elapsed = time.perf_counter() - start_time
