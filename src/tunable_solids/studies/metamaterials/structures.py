@@ -44,6 +44,7 @@ in the dynamics).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -266,16 +267,23 @@ def protocol(md: MDSettings, kind: str, p0: float = 0.0) -> list[Segment]:
 
 
 class Simulator(NamedTuple):
-    init: Callable
-    chunk: Callable  # (state, neighbors, step0, n_steps, total, kT0, kT1, p0, p1)
+    init: Callable  # (key, S, box, neighbor=, params=, kT=) -> state
+    chunk: Callable  # (state, neighbors, params, step0, n_steps, total, kT0, kT1, p0, p1)
 
 
-def simulator(energy: GeneralEnergy, params, box0, md: MDSettings) -> Simulator:
+@functools.lru_cache(maxsize=16)
+def simulator(energy: GeneralEnergy, md: MDSettings) -> Simulator:
     """jax-md NPT Nose-Hoover with the project's energy, and a compiled chunk of ``n_steps``
-    steps (a traced count: one compilation) whose ``kT`` and target pressure are linear in
-    the segment's step ``step0 + i`` of ``total`` between ``(kT0, p0)`` and ``(kT1, p1)``."""
-    U = jax_md_energy(energy, params)
-    _, shift = jmd_space.periodic_general(jnp.asarray(box0), fractional_coordinates=True)
+    steps (a traced count) whose ``kT`` and target pressure are linear in the segment's step
+    ``step0 + i`` of ``total`` between ``(kT0, p0)`` and ``(kT1, p1)``. Cached per energy and
+    settings, with the force-field parameters an argument: one compilation per process and
+    shape, whatever the force field."""
+
+    def U(S, box, perturbation=1.0, neighbor=None, params=None, **unused):
+        return jax_md_energy(energy, params)(S, box, perturbation, neighbor)
+
+    # The box of every call is passed as ``box=``; this one is only a placeholder.
+    _, shift = jmd_space.periodic_general(jnp.eye(3), fractional_coordinates=True)
     init, apply = jmd_simulate.npt_nose_hoover(
         U, shift, md.dt, 0.0, md.melt_temperature,
         barostat_kwargs={"tau": md.barostat_tau, "chain_length": md.chain_length},
@@ -283,11 +291,12 @@ def simulator(energy: GeneralEnergy, params, box0, md: MDSettings) -> Simulator:
     )  # fmt: skip
 
     @jax.jit
-    def chunk(state, neighbors, step0, n_steps, total, kT0, kT1, p0, p1):
+    def chunk(state, neighbors, params, step0, n_steps, total, kT0, kT1, p0, p1):
         def body(i, carry):
             st, nb = carry
             x = (step0 + i + 1.0) / total
-            st = apply(st, neighbor=nb, kT=kT0 + (kT1 - kT0) * x, pressure=p0 + (p1 - p0) * x)
+            kT, P = kT0 + (kT1 - kT0) * x, p0 + (p1 - p0) * x
+            st = apply(st, neighbor=nb, params=params, kT=kT, pressure=P)
             box = jmd_simulate.npt_box(st)
             nb = energy.update(jmd_space.transform(box, st.position), box, nb)
             return st, nb
@@ -350,13 +359,14 @@ def run_md(
     n = R.shape[0]
     total = sum(s.steps for s in segments)
     chunk_steps = max(1, min(md.checkpoint_every, total))
-    sim = simulator(energy, params, box, md)
+    sim = simulator(energy, md)
     R = jnp.asarray(R, jnp.float64)
     box = jnp.asarray(box, jnp.float64)
     S = jmd_space.transform(jnp.linalg.inv(box), R)
     nb = energy.allocate(R, box)
     capacity = (int(nb.pairs.i.shape[0]), int(nb.idx.shape[1]))
-    state = float64(sim.init(jax.random.PRNGKey(seed), S, box, neighbor=nb, kT=segments[0].kT[0]))
+    key = jax.random.PRNGKey(seed)
+    state = float64(sim.init(key, S, box, neighbor=nb, params=params, kT=segments[0].kT[0]))
     done = 0
     if resume is not None:
         done, leaves = resume
@@ -381,8 +391,8 @@ def run_md(
         for _ in range(8):
             nb = _neighbors(energy, R, box, capacity)
             if not bool(nb.overflow):
-                new, nb = sim.chunk(state, nb, float(local), n_run, float(seg.steps), *seg.kT,
-                                    *seg.pressure)  # fmt: skip
+                new, nb = sim.chunk(state, nb, params, float(local), n_run, float(seg.steps),
+                                    *seg.kT, *seg.pressure)  # fmt: skip
                 if not bool(nb.overflow):
                     break
             capacity = (2 * capacity[0], 2 * capacity[1])
