@@ -43,7 +43,7 @@ def scaling_figure(samples: pd.DataFrame, fits: pd.DataFrame):
         ax.set_xlabel(r"packing fraction $\Phi$")
         ax.set_ylabel(r"$E / E_{50}$")
         ax.set_title(name, fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.tight_layout()
