@@ -76,3 +76,16 @@ def modes_spectra(modes_dir, batches):
         for name, ensemble_batches in batches.items()
         for b in range(len(ensemble_batches))
     ]
+
+
+def mm_store(mm_dir, name):
+    """Path pattern of a per-job store of the metamaterials study, as `store_file`."""
+    return store_file(f"{mm_dir}/{{forcefield}}/{{structure}}/batch{{batch}}/{name}.zarr")
+
+
+def mm_settings(common, forcefields, wc, stage):
+    """Settings of a metamaterials job named by the wildcards forcefield and structure."""
+    from tunable_solids.studies.metamaterials import config as mm_config
+
+    s = mm_config.job_settings(common, forcefields[wc.forcefield], wc.structure)
+    return mm_config.stage_settings(s, stage)

@@ -46,22 +46,13 @@ wildcard_constraints:
     structure=r"(disordered-phi|fcc-vac|diamond-vac|hcp-vac)[0-9.]+",
 
 
-def mm_settings(wc, stage):
-    s = mm_config.job_settings(MM_COMMON, MM_FF[wc.forcefield], wc.structure)
-    return mm_config.stage_settings(s, stage)
-
-
-def mm_store(name):
-    return store_file(f"{MM_DIR}/{{forcefield}}/{{structure}}/batch{{batch}}/{name}.zarr")
-
-
 rule metamaterials_structure:
     output:
-        mm_store("structures"),
+        mm_store(MM_DIR, "structures"),
     log:
         f"{RESULTS}/logs/metamaterials/{{forcefield}}/{{structure}}/batch{{batch}}/structure.log",
     params:
-        settings=lambda wc: mm_settings(wc, "structure"),
+        settings=lambda wc: mm_settings(MM_COMMON, MM_FF, wc, "structure"),
         seeds=lambda wc: MM_BATCHES[int(wc.batch)],
     resources:
         gpu=GPUS,
@@ -74,13 +65,13 @@ rule metamaterials_structure:
 
 rule metamaterials_measure:
     input:
-        mm_store("structures"),
+        mm_store(MM_DIR, "structures"),
     output:
-        mm_store("measure"),
+        mm_store(MM_DIR, "measure"),
     log:
         f"{RESULTS}/logs/metamaterials/{{forcefield}}/{{structure}}/batch{{batch}}/measure.log",
     params:
-        settings=lambda wc: mm_settings(wc, "measure"),
+        settings=lambda wc: mm_settings(MM_COMMON, MM_FF, wc, "measure"),
     resources:
         gpu=GPUS,
         gpu_model=GPU_MODEL,
