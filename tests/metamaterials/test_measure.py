@@ -2,7 +2,7 @@
 
 - the relaxed elastic tensor of the exact route (Born minus non-affine) equals the paper's
   route (strain steps, re-minimized, slope of the stress) on a vacancy crystal;
-- a perfect FCC and diamond crystal have cubic symmetry (C11 = C22 = C33, C12 = C13 = C23,
+- a perfect diamond crystal has cubic symmetry (C11 = C22 = C33, C12 = C13 = C23,
   C44 = C55 = C66, the other constants zero) and positive B, G; the isotropic E, nu follow
   from B, G;
 - S_2 of g = 1 is 0, of an ideal-gas sample 0 within its counting-noise bias;
@@ -57,10 +57,11 @@ def test_exact_and_strain_step_routes_agree(vacancy_crystal):
     assert np.max(np.abs(born - C_steps)) > 1e-2 * scale
 
 
-@pytest.mark.parametrize("kind", ["fcc", "diamond"])
-def test_perfect_crystals_are_cubic(kind):
-    R, box = st.lattice(kind, 3 if kind == "fcc" else 2)  # boxes > 2 x 2.1 sigma
-    params = sw.paper_params(4.0, 1.25, 90.0) if kind == "fcc" else sw.silicon_params()
+def test_perfect_crystal_is_cubic():
+    # diamond only: every crystal size is one more compilation of the elastic constants
+    # (the FCC and HCP lattices are checked by their coordination and packing fraction)
+    R, box = st.lattice("diamond", 2)
+    params = sw.silicon_params()
     m = minimize(ENERGY, R, box, params, None, MinimizeOptions(force_tol=1e-12))
     C, _ = ms.elastic_tensor(ENERGY, params, np.asarray(m.positions), box, cg_tol=1e-12)
     scale = np.max(np.abs(C))
