@@ -81,7 +81,10 @@ def common_settings(config: dict) -> dict:
 
 def forcefield_settings(config: dict, name: str) -> dict:
     f = block(config)["forcefields"][name]
-    return {"name": name, **{k: float(f[k]) for k in BOUNDS}}
+    out = {"name": name, **{k: float(f[k]) for k in BOUNDS}}
+    if "paper_n" in f:  # the paper's exponents (Table 1), carried to the tables
+        out["paper_n"] = {k: float(v) for k, v in f["paper_n"].items()}
+    return out
 
 
 def forcefield_from_proposals(path: str, index: int, name: str | None = None) -> dict:

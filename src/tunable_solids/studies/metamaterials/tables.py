@@ -7,7 +7,8 @@
   densities (``Phi_0`` or vacancy fractions) and seeds, and the mean coordination and S_2;
   ``excluded`` counts samples whose minimization did not converge. Columns
   ``name, lambda_over_A, gamma, theta0, structure, n, n_err, E_50, n_densities, n_seeds,
-  coordination, S2, samples, excluded``.
+  coordination, S2, samples, excluded, paper_n`` (the paper's exponent where the config
+  gives it, Table 1).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def samples_table(jobs: list[tuple[dict, str]]) -> pd.DataFrame:
         for k in range(len(arrays["seed"])):
             row = {"name": f["name"], "lambda_over_A": f["lambda_over_A"], "gamma": f["gamma"],
                    "theta0": f["theta0"], "structure": s["family"], "structure_id": s["name"],
-                   "phi0": s.get("phi0", np.nan), "vacancy": s.get("vacancy", np.nan)}  # fmt: skip
+                   "phi0": s.get("phi0", np.nan), "vacancy": s.get("vacancy", np.nan),
+                   "paper_n": f.get("paper_n", {}).get(s["family"], np.nan)}  # fmt: skip
             for c in SAMPLE_COLUMNS:
                 row[c] = arrays[c][k].item()
             rows.append(row)
@@ -54,5 +56,6 @@ def forcefields_table(samples: pd.DataFrame) -> pd.DataFrame:
             "coordination": float(used["coordination"].mean()) if len(used) else np.nan,
             "S2": float(used["S2"].mean()) if len(used) else np.nan,
             "samples": len(g), "excluded": int((~g["converged"]).sum()),
+            "paper_n": float(g["paper_n"].iloc[0]),
         })  # fmt: skip
     return pd.DataFrame(rows)
