@@ -31,8 +31,8 @@ follows removes the rest. The target ``P`` and ``kT`` are passed to each step (j
 dynamic arguments).
 
 Long runs checkpoint: the MD runs in chunks of ``checkpoint_every`` steps; every chunk starts
-from a freshly allocated neighbour list (so a resumed run repeats exactly the arithmetic of an
-uninterrupted one) and is followed by ``checkpoint(steps, arrays)``; minimization runs in rounds of
+from neighbour rows rebuilt at the run's fixed capacities (so a resumed run repeats exactly the
+arithmetic of an uninterrupted one; tested bit-identical) and is followed by ``checkpoint(steps, arrays)``; minimization runs in rounds of
 ``minimize_chunk`` FIRE steps (FIRE restarts each round, resumed or not). Progress (time,
 ``T``, ``P``, energy per atom, ETA) goes to the log.
 
