@@ -32,9 +32,10 @@ dynamic arguments).
 
 Long runs checkpoint: the MD runs in chunks of ``checkpoint_every`` steps; every chunk starts
 from neighbour rows rebuilt at the run's fixed capacities (so a resumed run repeats exactly the
-arithmetic of an uninterrupted one; tested bit-identical) and is followed by ``checkpoint(steps, arrays)``; minimization runs in rounds of
-``minimize_chunk`` FIRE steps (FIRE restarts each round, resumed or not). Progress (time,
-``T``, ``P``, energy per atom, ETA) goes to the log.
+arithmetic of an uninterrupted one; tested bit-identical) and is followed by
+``checkpoint(steps, arrays)``; minimization runs in rounds of ``minimize.chunk`` FIRE steps
+(FIRE restarts each round, resumed or not). Progress (time, ``T``, ``P``, energy per atom,
+ETA) goes to the log.
 
 Errors (:class:`StructureError` subclasses) name what went wrong: :class:`DensityError` (a
 density that cannot hold ``N`` atoms or a box too small for the interaction range),
