@@ -21,7 +21,7 @@ report: "workflow/report/workflow.rst"
 
 # The embedded default, used only when no --configfile is given: a --configfile replaces it
 # (Snakemake would otherwise merge the two, mixing their scenarios).
-if not any(key in config for key in ("scenarios", "training", "modes", "pruning")):
+if not any(key in config for key in ("scenarios", "training", "modes", "pruning", "metamaterials")):
 
     configfile: "config/config.yaml"
 
@@ -54,6 +54,7 @@ include: "workflow/rules/response.smk"
 include: "workflow/rules/modes.smk"
 include: "workflow/rules/pruning.smk"
 include: "workflow/rules/pruning_surrogate.smk"
+include: "workflow/rules/metamaterials.smk"
 
 
 rule all:

@@ -116,10 +116,12 @@ def _semantic_errors(config: dict) -> list[str]:
         or config.get("modes", {}).get("ensembles")
         or config.get("pruning", {}).get("networks")
         or config.get("pruning", {}).get("surrogate")
+        or config.get("metamaterials", {}).get("forcefields")
     ):
         errors.append(
             "<top level>: nothing to do; give `scenarios`, `training.runs`, "
-            "`modes.ensembles`, `pruning.networks` and/or `pruning.surrogate`"
+            "`modes.ensembles`, `pruning.networks`, `pruning.surrogate` and/or "
+            "`metamaterials.forcefields`"
         )
     for study in study_configs():
         if hasattr(study, "errors"):

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tunable_solids.config import batches, scenario_settings
+from tunable_solids.studies.metamaterials import config as mm_config
 from tunable_solids.studies.modes.config import ensemble_batches, ensemble_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +36,12 @@ def test_dry_run_lists_every_batch(config, tmp_path):
     for name in cfg.get("modes", {}).get("ensembles", {}):
         for b in range(len(ensemble_batches(ensemble_settings(cfg, name)))):
             assert f"{tmp_path}/modes/{name}/batch{b}/spectrum.zarr" in text
+    if cfg.get("metamaterials"):
+        n_batches = len(mm_config.seed_batches(mm_config.common_settings(cfg)))
+        for name, f in cfg["metamaterials"]["forcefields"].items():
+            for s in mm_config.structures_of(cfg, f["structures"]):
+                for b in range(n_batches):
+                    assert f"{tmp_path}/metamaterials/{name}/{s}/batch{b}/measure.zarr" in text
 
 
 def test_snakemake_lint_is_clean():

@@ -95,3 +95,17 @@ def pruning_all(name):
 def pruning_all_runs():
     return [pruning_store(m, n, s) for n, st in PRUNING.items() for s in pruning_seeds(st)
             for m in st["methods"]]
+
+
+# The metamaterials study (workflow/rules/metamaterials.smk).
+def mm_store(mm_dir, name):
+    """Path pattern of a per-job store of the metamaterials study, as `store_file`."""
+    return store_file(f"{mm_dir}/{{forcefield}}/{{structure}}/batch{{batch}}/{name}.zarr")
+
+
+def mm_settings(common, forcefields, wc, stage):
+    """Settings of a metamaterials job named by the wildcards forcefield and structure."""
+    from tunable_solids.studies.metamaterials import config as mm_config
+
+    s = mm_config.job_settings(common, forcefields[wc.forcefield], wc.structure)
+    return mm_config.stage_settings(s, stage)

@@ -1,0 +1,12 @@
+"""Snakemake adapter: results/tables/metamaterials_{forcefields,samples}.csv."""
+
+import logging
+
+from tunable_solids import jobs
+from tunable_solids.studies.metamaterials import tables
+
+jobs.configure_logging(snakemake.log[0])
+samples = tables.samples_table(list(zip(snakemake.params.jobs, snakemake.input, strict=True)))
+samples.to_csv(snakemake.output.samples, index=False)
+tables.forcefields_table(samples).to_csv(snakemake.output.forcefields, index=False)
+logging.getLogger("metamaterials_tables").info("%d samples -> %s", len(samples), snakemake.output)
