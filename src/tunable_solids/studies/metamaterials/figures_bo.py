@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from . import optimize  # noqa: E402
 
@@ -97,6 +98,13 @@ def trace(table: pd.DataFrame, settings: dict):
     ax.axvline(
         settings["initial_size"] + 0.5, color="0.6", ls="--", lw=1, label="end of initial design"
     )
+    # Zoom on the comparison after the initial design (the first few evaluations span n ~ 1-10).
+    at_end = table.loc[table["evaluation"] == settings["initial_size"], "best_so_far"]
+    lowest = table["best_so_far"].min()
+    if len(at_end) and np.isfinite(at_end.max()) and at_end.max() > lowest:
+        ax.set_ylim(
+            lowest - 0.05 * (at_end.max() - lowest), at_end.max() + 0.1 * (at_end.max() - lowest)
+        )
     ax.set_xlabel("evaluations")
     ax.set_ylabel("best $n$ found")
     ax.set_title("(b) median over optimizer seeds, band min..max", loc="left", fontsize=10)
@@ -136,14 +144,23 @@ def maps(table: pd.DataFrame, settings: dict, points: int = 60):
         rows.append(("n", pooled_surrogate(table, "coordination")[0], "predicted coordination"))
     fig, axes = plt.subplots(len(rows), 3, figsize=(13, 3.6 * len(rows)), squeeze=False)
     xd = d[list(P)].to_numpy(float)
-    for col, (i, j, k, A, B, x) in enumerate(_slices(center, points)):
+    planes = _slices(center, points)
+    # One colour scale per row, shared by its three planes.
+    fields = [
+        [optimize.predict(model, x)[0 if what == "n" else 1] for *_, x in planes]
+        for what, model, _ in rows
+    ]
+    for col, (i, j, k, A, B, _) in enumerate(planes):
         near = np.abs(xd[:, k] - center[k]) <= 0.05 * np.ptp(optimize.BOUNDS[k])
-        for row, (what, model, label) in enumerate(rows):
+        for row, (what, _, label) in enumerate(rows):
             ax = axes[row, col]
-            mu, sd = optimize.predict(model, x)
-            z = (mu if what == "n" else sd).reshape(A.shape)
-            im = ax.contourf(A, B, z, levels=20, cmap="viridis" if what == "n" else "magma")
-            fig.colorbar(im, ax=ax, label=label)
+            z = fields[row][col].reshape(A.shape)
+            lo, hi = min(map(np.min, fields[row])), max(map(np.max, fields[row]))
+            hi = max(hi, lo + 1e-9 * max(1.0, abs(lo)))  # a flat field still gets levels
+            levels = np.linspace(lo, hi, 21)
+            cmap = "viridis" if what == "n" else "magma"
+            im = ax.contourf(A, B, z, levels=levels, cmap=cmap)
+            fig.colorbar(im, ax=ax, label=label, ticks=MaxNLocator(6), format="%.3g")
             ax.plot(xd[near, i], xd[near, j], "o", ms=3, mfc="w", mec="k", mew=0.5)
             ax.plot(center[i], center[j], "*", ms=13, color="r", mec="k", mew=0.5)
             ax.set_xlabel(LABELS[P[i]])
