@@ -83,7 +83,7 @@ rule metamaterials_bo_gather:
     log:
         f"{RESULTS}/logs/metamaterials/bo/{{run}}/gather.log",
     params:
-        keys=lambda wc: bo_keys(wc.run),
+        evaluation_keys=lambda wc: bo_keys(wc.run),
     conda:
         CONDA_ENV
     script:

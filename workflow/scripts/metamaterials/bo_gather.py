@@ -11,7 +11,7 @@ from tunable_solids.studies.metamaterials import optimize
 jobs.configure_logging(snakemake.log[0])
 proposals = pd.concat([pd.read_csv(p) for p in snakemake.input.proposals], ignore_index=True)
 evaluations = optimize.read_evaluations(list(snakemake.input.evaluations)).assign(
-    round=[r for r, _ in snakemake.params.keys], proposal=[i for _, i in snakemake.params.keys]
+    round=[r for r, _ in snakemake.params.evaluation_keys], proposal=[i for _, i in snakemake.params.evaluation_keys]
 )
 table = optimize.run_table(proposals, evaluations)
 table.to_csv(snakemake.output[0], index=False)
