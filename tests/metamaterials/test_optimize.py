@@ -306,3 +306,23 @@ def test_bayesian_optimization_beats_random_search_on_a_bowl():
     lg_bo, lg_rs = np.log10(gaps["bo"]), np.log10(gaps["random"])
     assert lg_bo.mean() < lg_rs.mean() - 1.5, (lg_bo, lg_rs)
     assert np.sum(lg_bo < lg_rs) >= 6, (lg_bo, lg_rs)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_figures_draw_from_a_synthetic_table(tmp_path):
+    from tunable_solids.studies.metamaterials import figures_bo
+
+    s = settings(initial_size=8, rounds=2, batch_size=3, optimizer_seeds=[0, 1])
+    runs = {name: o.simulate(bowl, s, run, noise=0.02) for name, run in o.bo_runs(s).items()}
+    table = o.optimization_table(runs, s)
+    assert set(table["strategy"]) == {"bo", "random", "lhs"}
+    loo = figures_bo.loo_table(table)
+    assert len(loo) == len(table.drop_duplicates(subset=P))
+    # n carries noise of sd 0.02: the LOO error of a smooth bowl sits at that level, far
+    # below the spread of n over the space (~1.5).
+    assert np.sqrt(np.mean((loo["n"] - loo["loo_mean"]) ** 2)) < 0.1
+    out = [str(tmp_path / f"{name}.png") for name in figures_bo.FIGURES]
+    figures_bo.draw_all(table, s, out, dpi=50)
+    assert all((tmp_path / f"{name}.png").stat().st_size > 1000 for name in figures_bo.FIGURES)

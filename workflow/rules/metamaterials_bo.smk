@@ -21,6 +21,7 @@
 from tunable_solids.studies.metamaterials.optimize import (
     bo_runs,
     bo_settings,
+    evaluation_keys as bo_evaluation_keys,
     round_settings as bo_round_settings,
 )
 
@@ -31,6 +32,7 @@ BO = (
 )
 BO_RUNS = bo_runs(BO) if BO else {}
 BO_DIR = f"{RESULTS}/metamaterials/bo"
+BO_EVALUATION = f"{BO_DIR}/{{run}}/round{{r}}/ff{{i}}/evaluation.csv"
 BO_TABLE = f"{RESULTS}/tables/metamaterials_optimization.csv"
 BO_FIGURES = ["metamaterials_bo_trace", "metamaterials_bo_maps", "metamaterials_bo_gp_check"]
 TARGETS += (
@@ -46,19 +48,12 @@ wildcard_constraints:
     ff=r"\d+",
 
 
-def bo_evaluation(run, r, i):
-    return f"{BO_DIR}/{run}/round{r}/ff{i}/evaluation.csv"
-
-
-def bo_keys(run, rounds=None):
-    """(round, proposal) of every evaluation of `run` (of its first `rounds` rounds)."""
-    sizes = BO_RUNS[run]["sizes"]
-    return [(r, i) for r in range(len(sizes) if rounds is None else rounds) for i in range(sizes[r])]
-
-
 rule metamaterials_propose:
     input:
-        lambda wc: [bo_evaluation(wc.run, r, i) for r, i in bo_keys(wc.run, int(wc.round))],
+        lambda wc: [
+            BO_EVALUATION.format(run=wc.run, r=r, i=i)
+            for r, i in bo_evaluation_keys(BO_RUNS[wc.run], int(wc.round))
+        ],
     output:
         f"{BO_DIR}/{{run}}/round{{round}}/proposals.csv",
     log:
@@ -77,13 +72,16 @@ rule metamaterials_bo_gather:
             f"{BO_DIR}/{wc.run}/round{r}/proposals.csv"
             for r in range(len(BO_RUNS[wc.run]["sizes"]))
         ],
-        evaluations=lambda wc: [bo_evaluation(wc.run, r, i) for r, i in bo_keys(wc.run)],
+        evaluations=lambda wc: [
+            BO_EVALUATION.format(run=wc.run, r=r, i=i)
+            for r, i in bo_evaluation_keys(BO_RUNS[wc.run])
+        ],
     output:
         f"{BO_DIR}/{{run}}/evaluations.csv",
     log:
         f"{RESULTS}/logs/metamaterials/bo/{{run}}/gather.log",
     params:
-        evaluation_keys=lambda wc: bo_keys(wc.run),
+        evaluation_keys=lambda wc: bo_evaluation_keys(BO_RUNS[wc.run]),
     conda:
         CONDA_ENV
     script:

@@ -10,8 +10,9 @@ from tunable_solids.studies.metamaterials import optimize
 
 jobs.configure_logging(snakemake.log[0])
 proposals = pd.concat([pd.read_csv(p) for p in snakemake.input.proposals], ignore_index=True)
+keys = snakemake.params.evaluation_keys  # (round, proposal) of each evaluation file, in order
 evaluations = optimize.read_evaluations(list(snakemake.input.evaluations)).assign(
-    round=[r for r, _ in snakemake.params.evaluation_keys], proposal=[i for _, i in snakemake.params.evaluation_keys]
+    round=[r for r, _ in keys], proposal=[i for _, i in keys]
 )
 table = optimize.run_table(proposals, evaluations)
 table.to_csv(snakemake.output[0], index=False)

@@ -74,12 +74,32 @@ def trace(table: pd.DataFrame, settings: dict):
         v = run[run["valid"].astype(bool)]
         init = v["round"] == 0
         lab = k == 0
-        ax.plot(v["evaluation"][init], v["n"][init], "s", ms=4, mfc="none", color="0.5",
-                label="initial design" if lab else None)  # fmt: skip
-        ax.plot(v["evaluation"][~init], v["n"][~init], "o", ms=4, color="C3", alpha=0.7,
-                label="BO proposals" if lab else None)  # fmt: skip
-        ax.step(run["evaluation"], run["best_so_far"], where="post", color="k", lw=1,
-                label="best so far" if lab else None)  # fmt: skip
+        ax.plot(
+            v["evaluation"][init],
+            v["n"][init],
+            "s",
+            ms=4,
+            mfc="none",
+            color="0.5",
+            label="initial design" if lab else None,
+        )
+        ax.plot(
+            v["evaluation"][~init],
+            v["n"][~init],
+            "o",
+            ms=4,
+            color="C3",
+            alpha=0.7,
+            label="BO proposals" if lab else None,
+        )
+        ax.step(
+            run["evaluation"],
+            run["best_so_far"],
+            where="post",
+            color="k",
+            lw=1,
+            label="best so far" if lab else None,
+        )
     ax.axvline(settings["initial_size"] + 0.5, color="0.6", ls="--", lw=1)
     ax.set_xlabel("evaluation")
     ax.set_ylabel("measured $n$")
@@ -93,8 +113,8 @@ def trace(table: pd.DataFrame, settings: dict):
         best = runs.pivot(index="evaluation", columns="run", values="best_so_far").sort_index()
         x = best.index.to_numpy()
         ax.fill_between(x, best.min(axis=1), best.max(axis=1), step="post", color=color, alpha=0.2)
-        ax.step(x, best.median(axis=1), where="post", color=color,
-                label=f"{label} ({best.shape[1]} seeds)")  # fmt: skip
+        seeds = f"{best.shape[1]} seed{'s' if best.shape[1] > 1 else ''}"
+        ax.step(x, best.median(axis=1), where="post", color=color, label=f"{label} ({seeds})")
     ax.axvline(
         settings["initial_size"] + 0.5, color="0.6", ls="--", lw=1, label="end of initial design"
     )
@@ -197,8 +217,16 @@ def gp_check(table: pd.DataFrame, settings: dict):
     ax = axes[1]
     pro = table[(table["strategy"] == "bo") & (table["round"] > 0) & table["valid"].astype(bool)]
     if len(pro):
-        ax.errorbar(pro["n"], pro["predicted_n"], yerr=2 * pro["predicted_sd"], fmt="o", ms=3,
-                    lw=0.6, color="C3", alpha=0.7)  # fmt: skip
+        ax.errorbar(
+            pro["n"],
+            pro["predicted_n"],
+            yerr=2 * pro["predicted_sd"],
+            fmt="o",
+            ms=3,
+            lw=0.6,
+            color="C3",
+            alpha=0.7,
+        )
         a = min(pro["n"].min(), pro["predicted_n"].min())
         b = max(pro["n"].max(), pro["predicted_n"].max())
         ax.plot([a, b], [a, b], "k--", lw=1)

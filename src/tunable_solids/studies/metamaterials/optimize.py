@@ -516,6 +516,13 @@ def bo_runs(settings: dict) -> dict[str, dict]:
     return runs
 
 
+def evaluation_keys(run: dict, rounds: int | None = None) -> list[tuple[int, int]]:
+    """``(round, proposal)`` of every evaluation of ``run`` (:func:`bo_runs`), or of its first
+    ``rounds`` rounds: the evaluation jobs a proposal round waits for."""
+    sizes = run["sizes"][: len(run["sizes"]) if rounds is None else rounds]
+    return [(r, i) for r, size in enumerate(sizes) for i in range(size)]
+
+
 def round_settings(settings: dict, run: dict, round_: int) -> dict:
     """What round ``round_`` of ``run`` depends on (a proposal job's params): adding rounds or
     baselines, or changing the acquisition, never reruns the initial design."""
