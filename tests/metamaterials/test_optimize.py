@@ -326,3 +326,13 @@ def test_figures_draw_from_a_synthetic_table(tmp_path):
     out = [str(tmp_path / f"{name}.png") for name in figures_bo.FIGURES]
     figures_bo.draw_all(table, s, out, dpi=50)
     assert all((tmp_path / f"{name}.png").stat().st_size > 1000 for name in figures_bo.FIGURES)
+
+
+def test_schema_defaults_are_the_code_defaults():
+    import yaml
+
+    from tunable_solids.config import SCHEMA_DIR
+
+    props = yaml.safe_load((SCHEMA_DIR / "metamaterials_bo.schema.yaml").read_text())["$defs"]
+    props = props["bo"]["properties"]
+    assert {k: props[k]["default"] for k in o.DEFAULT_BO} == o.DEFAULT_BO
