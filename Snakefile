@@ -55,6 +55,7 @@ include: "workflow/rules/modes.smk"
 include: "workflow/rules/pruning.smk"
 include: "workflow/rules/pruning_surrogate.smk"
 include: "workflow/rules/metamaterials.smk"
+include: "workflow/rules/metamaterials_bo.smk"
 
 
 rule all:

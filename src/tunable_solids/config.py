@@ -117,11 +117,12 @@ def _semantic_errors(config: dict) -> list[str]:
         or config.get("pruning", {}).get("networks")
         or config.get("pruning", {}).get("surrogate")
         or config.get("metamaterials", {}).get("forcefields")
+        or config.get("metamaterials", {}).get("bo")
     ):
         errors.append(
             "<top level>: nothing to do; give `scenarios`, `training.runs`, "
-            "`modes.ensembles`, `pruning.networks`, `pruning.surrogate` and/or "
-            "`metamaterials.forcefields`"
+            "`modes.ensembles`, `pruning.networks`, `pruning.surrogate`, "
+            "`metamaterials.forcefields` and/or `metamaterials.bo`"
         )
     for study in study_configs():
         if hasattr(study, "errors"):

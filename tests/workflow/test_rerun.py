@@ -176,8 +176,10 @@ PRUNING_FIGURES = ["pruning_bonds", "pruning_networks", "pruning_spectra", "prun
                    "pruning_frequencies", "pruning_methods"]  # fmt: skip
 SURROGATE_FIGURES = ["pruning_surrogate_loss", "pruning_surrogate_parity",
                      "pruning_surrogate_timing"]  # fmt: skip
+MM_FIGURES = ["metamaterials_scaling", "metamaterials_disorder"]
+BO_FIGURES = ["metamaterials_bo_trace", "metamaterials_bo_maps", "metamaterials_bo_gp_check"]
 FIGURES = ["overview", *RESPONSE_FIGURES, *training_figure_inputs({}), *MODES_FIGURES,
-           *PRUNING_FIGURES, *SURROGATE_FIGURES]  # fmt: skip
+           *PRUNING_FIGURES, *SURROGATE_FIGURES, *MM_FIGURES, *BO_FIGURES]  # fmt: skip
 
 
 def _caption_title(name: str) -> str:
@@ -198,6 +200,11 @@ def test_response_figure_list_matches_rule_file():
     text = (ROOT / "workflow" / "rules" / "pruning_surrogate.smk").read_text()
     listed = re.search(r"SURROGATE_FIGURES = \[(.*?)\]", text, re.S).group(1)
     assert re.findall(r'"(\w+)"', listed) == SURROGATE_FIGURES
+    for rules, name, names in (("metamaterials", "MM_FIGURES", MM_FIGURES),
+                               ("metamaterials_bo", "BO_FIGURES", BO_FIGURES)):  # fmt: skip
+        text = (ROOT / "workflow" / "rules" / f"{rules}.smk").read_text()
+        listed = re.search(rf"{name} = \[(.*?)\]", text, re.S).group(1)
+        assert re.findall(r'"(\w+)"', listed) == names
 
 
 # What each figure rule hands its caption template (as `snakemake.params` / `.input`).
@@ -206,6 +213,7 @@ CAPTION_CONTEXT = {
     "response": ({"sweep_scenario": None, "dpi": 150}, {"svd": "t.csv", "sweeps": []}),
     "training": ({"inputs": {}, "dpi": 150, "max_traces": 40}, {"runs": "t.csv", "stores": []}),
     "modes": ({"ensembles": [], "dpi": 150}, {"spectra": [], "exponents": "t.csv"}),
+    "metamaterials": ({"dpi": 150, "settings": {}}, {"forcefields": "t.csv", "samples": "t.csv"}),
     "pruning": ({"entries": [], "network": None, "dpi": 150},
                 {"runs": "t.csv", "modes_table": "t.csv", "networks": [], "modes": []}),
 }

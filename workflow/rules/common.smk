@@ -109,3 +109,13 @@ def mm_settings(common, forcefields, wc, stage):
 
     s = mm_config.job_settings(common, forcefields[wc.forcefield], wc.structure)
     return mm_config.stage_settings(s, stage)
+
+
+def bo_job_settings(common, run, round_, ff, structure, stage):
+    """Settings of a Bayesian-optimization evaluation job (metamaterials_bo.smk); its force
+    field is the round's proposal `ff`, which the script reads from proposals.csv."""
+    from tunable_solids.studies.metamaterials import config as mm_config
+
+    placeholder = {"name": f"{run}/round{round_}/ff{ff}"}
+    s = mm_config.job_settings(common, placeholder, structure)
+    return mm_config.stage_settings(s, stage)

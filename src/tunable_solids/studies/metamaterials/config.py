@@ -138,6 +138,7 @@ def errors(config: dict) -> list[str]:
     boxes likewise, force fields inside the search space."""
     from tunable_solids.stillinger_weber import DEFAULT_SKIN, SW_A_CUT
 
+    from .optimize import bo_errors
     from .structures import DIAMETER, lattice, number_density
 
     m = block(config)
@@ -168,4 +169,4 @@ def errors(config: dict) -> list[str]:
                 f"metamaterials.crystal_cells: {cells} cells of {fam} give a box side "
                 f"{min(box.diagonal()):.2f} sigma; it must exceed {2 * list_range:.2f} sigma"
             )
-    return out
+    return out + bo_errors(config)
