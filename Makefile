@@ -19,19 +19,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Stamp files: reinstall only when pyproject.toml changes. --no-compile: bytecode is compiled on
+# Stamp files: reinstall only when pyproject.toml changes.: bytecode is compiled on
 # first import, for the modules a job imports, instead of for every file of every package
 # (measured: 36 s instead of about 60 s for `pip install -e .` from the pip cache).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --no-compile -e .
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --no-compile -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
 $(VENV)/.installed-cluster: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --no-compile -e ".[dev,cluster]"
+	$(BIN)/pip install --quiet -e ".[dev,cluster]"
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -64,7 +64,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/snakemake --lint --cores 1
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --no-compile -e ".[dev,bench]"
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 bench: $(VENV)/.installed-bench
