@@ -56,6 +56,7 @@ include: "workflow/rules/pruning.smk"
 include: "workflow/rules/pruning_surrogate.smk"
 include: "workflow/rules/metamaterials.smk"
 include: "workflow/rules/metamaterials_bo.smk"
+include: "workflow/rules/metamaterials_bo_evaluation.smk"
 
 
 rule all:

@@ -14,7 +14,7 @@
 # Functions: tunable_solids.studies.metamaterials.optimize (and figures_bo).
 #
 # The evaluation of proposal i of a round (rules metamaterials_bo_structure, _bo_measure,
-# _bo_evaluate below) runs the scripts of metamaterials.smk on that row of proposals.csv: the
+# _bo_evaluate of metamaterials_bo_evaluation.smk) runs the scripts of metamaterials.smk on that row of proposals.csv: the
 # disordered networks at every `metamaterials.phi0` and seed batch, under
 #   round<r>/ff<i>/disordered-phi<Phi_0>/batch<b>/{structures,measure}.zarr
 # then the fit E ~ Phi^n over them in round<r>/ff<i>/evaluation.csv (one row: lambda_over_A,
@@ -37,8 +37,6 @@ BO_DIR = f"{RESULTS}/metamaterials/bo"
 BO_EVALUATION = f"{BO_DIR}/{{run}}/round{{r}}/ff{{i}}/evaluation.csv"
 BO_FF_DIR = f"{BO_DIR}/{{run}}/round{{round}}/ff{{ff}}"
 BO_PROPOSALS = f"{BO_DIR}/{{run}}/round{{round}}/proposals.csv"
-# What one evaluation measures: the disordered networks at every Phi_0, every seed batch.
-BO_STRUCTURES = mm_config.structures_of(config, ["disordered"]) if BO_RUNS else []
 BO_TABLE = f"{RESULTS}/tables/metamaterials_optimization.csv"
 BO_FIGURES = ["metamaterials_bo_trace", "metamaterials_bo_maps", "metamaterials_bo_gp_check"]
 TARGETS += (
@@ -70,73 +68,6 @@ rule metamaterials_propose:
         CONDA_ENV
     script:
         "../scripts/metamaterials/propose.py"
-
-
-rule metamaterials_bo_structure:
-    input:
-        proposals=BO_PROPOSALS,
-    output:
-        store_file(f"{BO_FF_DIR}/{{structure}}/batch{{batch}}/structures.zarr"),
-    log:
-        f"{RESULTS}/logs/metamaterials/bo/{{run}}/round{{round}}/ff{{ff}}/{{structure}}/batch{{batch}}/structure.log",
-    params:
-        settings=lambda wc: bo_job_settings(MM_COMMON, wc.run, wc.round, wc.ff, wc.structure, "structure"),
-        seeds=lambda wc: MM_BATCHES[int(wc.batch)],
-        proposal=lambda wc: int(wc.ff),
-    resources:
-        gpu=GPUS,
-        gpu_model=GPU_MODEL,
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/metamaterials/structure.py"
-
-
-rule metamaterials_bo_measure:
-    input:
-        structures=store_file(f"{BO_FF_DIR}/{{structure}}/batch{{batch}}/structures.zarr"),
-        proposals=BO_PROPOSALS,
-    output:
-        store_file(f"{BO_FF_DIR}/{{structure}}/batch{{batch}}/measure.zarr"),
-    log:
-        f"{RESULTS}/logs/metamaterials/bo/{{run}}/round{{round}}/ff{{ff}}/{{structure}}/batch{{batch}}/measure.log",
-    params:
-        settings=lambda wc: bo_job_settings(MM_COMMON, wc.run, wc.round, wc.ff, wc.structure, "measure"),
-        proposal=lambda wc: int(wc.ff),
-    resources:
-        gpu=GPUS,
-        gpu_model=GPU_MODEL,
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/metamaterials/measure.py"
-
-
-rule metamaterials_bo_evaluate:
-    input:
-        measures=lambda wc: [
-            store_file(
-                f"{BO_DIR}/{wc.run}/round{wc.round}/ff{wc.ff}/{s}/batch{b}/measure.zarr"
-            )
-            for s in BO_STRUCTURES
-            for b in range(len(MM_BATCHES))
-        ],
-        proposals=BO_PROPOSALS,
-    output:
-        f"{BO_FF_DIR}/evaluation.csv",
-    log:
-        f"{RESULTS}/logs/metamaterials/bo/{{run}}/round{{round}}/ff{{ff}}/evaluate.log",
-    params:
-        jobs=lambda wc: [
-            bo_job_settings(MM_COMMON, wc.run, wc.round, wc.ff, s, "measure")
-            for s in BO_STRUCTURES
-            for b in range(len(MM_BATCHES))
-        ],
-        proposal=lambda wc: int(wc.ff),
-    conda:
-        CONDA_ENV
-    script:
-        "../scripts/metamaterials/bo_evaluate.py"
 
 
 rule metamaterials_bo_gather:
