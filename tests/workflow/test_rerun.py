@@ -188,23 +188,17 @@ def _caption_title(name: str) -> str:
 
 
 def test_response_figure_list_matches_rule_file():
-    text = (ROOT / "workflow" / "rules" / "response.smk").read_text()
-    listed = re.search(r"RESPONSE_FIGURES = \[(.*?)\]", text, re.S).group(1)
-    assert re.findall(r'"(\w+)"', listed) == RESPONSE_FIGURES
-    text = (ROOT / "workflow" / "rules" / "modes.smk").read_text()
-    listed = re.search(r"MODES_FIGURES = \[(.*?)\]", text, re.S).group(1)
-    assert re.findall(r'"(\w+)"', listed) == MODES_FIGURES
-    text = (ROOT / "workflow" / "rules" / "pruning.smk").read_text()
-    listed = re.search(r"PRUNING_FIGURES = \[(.*?)\]", text, re.S).group(1)
-    assert re.findall(r'"(\w+)"', listed) == PRUNING_FIGURES
-    text = (ROOT / "workflow" / "rules" / "pruning_surrogate.smk").read_text()
-    listed = re.search(r"SURROGATE_FIGURES = \[(.*?)\]", text, re.S).group(1)
-    assert re.findall(r'"(\w+)"', listed) == SURROGATE_FIGURES
-    for rules, name, names in (("metamaterials", "MM_FIGURES", MM_FIGURES),
-                               ("metamaterials_bo", "BO_FIGURES", BO_FIGURES)):  # fmt: skip
+    """Each rule file's figure list equals the one this test module checks captions for."""
+    lists = (("response", "RESPONSE_FIGURES", RESPONSE_FIGURES),
+             ("modes", "MODES_FIGURES", MODES_FIGURES),
+             ("pruning", "PRUNING_FIGURES", PRUNING_FIGURES),
+             ("pruning_surrogate", "SURROGATE_FIGURES", SURROGATE_FIGURES),
+             ("metamaterials", "MM_FIGURES", MM_FIGURES),
+             ("metamaterials_bo", "BO_FIGURES", BO_FIGURES))  # fmt: skip
+    for rules, name, names in lists:
         text = (ROOT / "workflow" / "rules" / f"{rules}.smk").read_text()
         listed = re.search(rf"{name} = \[(.*?)\]", text, re.S).group(1)
-        assert re.findall(r'"(\w+)"', listed) == names
+        assert re.findall(r'"(\w+)"', listed) == names, rules
 
 
 # What each figure rule hands its caption template (as `snakemake.params` / `.input`).
