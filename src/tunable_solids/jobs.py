@@ -45,12 +45,17 @@ share_gpu_memory()
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> None:
     """Persist XLA compilations across jobs (``$JAX_COMPILATION_CACHE_DIR`` or
     ``.cache/jax`` in the project): the many short jobs of a study compile the same
-    functions for the same shapes, which otherwise dominates their run time."""
+    functions for the same shapes, which otherwise dominates their run time. Every
+    compilation is kept, however short: a metamaterials structure job with a warm cache took
+    12.6 s this way against 39.7 s when only compilations over 0.5 s were kept (its many
+    short ones add up)."""
     import jax
 
     path = path or os.environ.get("JAX_COMPILATION_CACHE_DIR") or REPO_ROOT / ".cache" / "jax"
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    # Least-recently-used entries go beyond 2 GiB (a whole `make run` writes ~50 MB).
+    jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)
 
 
 def configure_logging(log_path: str | None) -> None:

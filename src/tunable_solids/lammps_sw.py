@@ -167,6 +167,22 @@ class LammpsSW:
         P = np.array([[pxx, pxy, pxz], [pxy, pyy, pyz], [pxz, pyz, pzz]])
         return LammpsResult(e, f, P * self.volume)
 
+    def atom_virial(self) -> np.ndarray:
+        """Per-atom virials ``(N, 3, 3)`` at the current positions: LAMMPS's ``compute
+        stress/atom NULL virial`` (stress times volume, its sign: positive in tension; pair
+        terms shared half and half, three-body terms a third to each atom)."""
+        from lammps import LMP_STYLE_ATOM, LMP_TYPE_ARRAY
+
+        if not self.lmp.has_id("compute", "atom_stress"):
+            self.lmp.command("compute atom_stress all stress/atom NULL virial")
+            self.lmp.command("variable touch atom c_atom_stress[1]")
+        self.lmp.command("run 0 post no")
+        self.lmp.extract_variable("touch", "all", 1)  # invoke the compute on this step
+        s = np.array(self.lmp.numpy.extract_compute("atom_stress", LMP_STYLE_ATOM,
+                                                    LMP_TYPE_ARRAY), dtype=float)  # fmt: skip
+        xx, yy, zz, xy, xz, yz = s[: self.n].T
+        return np.stack([xx, xy, xz, xy, yy, yz, xz, yz, zz], 1).reshape(self.n, 3, 3)
+
     def run_nve(self, steps: int, dt: float, velocities=None) -> float:
         """Velocity-Verlet NVE for ``steps`` steps of ``dt``; returns the wall time (s)."""
         if velocities is not None:

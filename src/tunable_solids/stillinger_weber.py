@@ -276,6 +276,15 @@ def _bonds(R, box, idx, cutoff):
     return dr, r, mask
 
 
+def _triplet_terms(u, f, c0):
+    """``w[i, a, b] = f_a f_b (u_a.u_b - c0)^2`` of vertex ``i`` and its row slots ``a != b``
+    (0 on the diagonal) ``(N, M, M)``: each angle's term appears twice, as ``(a, b)`` and
+    ``(b, a)``."""
+    cos = sum(c[:, :, None] * c[:, None, :] for c in u)
+    off = ~jnp.eye(f.shape[1], dtype=bool)
+    return jnp.where(off[None], f[:, :, None] * f[:, None, :] * (cos - c0) ** 2, 0.0)
+
+
 def sw_energy(
     R: Array,
     box: Array,
@@ -320,15 +329,60 @@ def sw_energy(
         diag = jnp.sum(f * f * (uu - c0) ** 2, axis=1)
         e3 = 0.5 * (TT - 2.0 * c0 * vv + c0**2 * F**2 - diag)
     elif method == "triplets":
-        cos = sum(c[:, :, None] * c[:, None, :] for c in u)
-        m = f.shape[1]
-        off = ~jnp.eye(m, dtype=bool)
-        w = f[:, :, None] * f[:, None, :] * (cos - c0) ** 2
-        e3 = 0.5 * jnp.sum(jnp.where(off[None], w, 0.0), axis=(1, 2))
+        e3 = 0.5 * jnp.sum(_triplet_terms(u, f, c0), axis=(1, 2))
     else:
         raise ValueError(_METHOD_ERROR.format(method))
     e_atom = e_atom + lam * epsilon * e3
     return e_atom if per_atom else jnp.sum(e_atom)
+
+
+@partial(jax.jit, static_argnames=("epsilon", "sigma", "a", "A", "B", "p", "q"))
+def atom_virial(
+    R: Array,
+    box: Array,
+    params: SWParams,
+    neighbors: SWNeighbors,
+    *,
+    epsilon: float = 1.0,
+    sigma: float = 1.0,
+    a: float = SW_A_CUT,
+    A: float = SW_A,
+    B: float = SW_B,
+    p: float = SW_P,
+    q: float = SW_Q,
+) -> Array:
+    """Per-atom virials ``W_i = d e_i / d F`` ``(N, d, d)`` (energy units) of a homogeneous
+    deformation ``R -> R (I + F)^T``, ``box -> (I + F) box`` at ``F = 0``, where ``e_i`` is
+    atom ``i``'s share of the energy in LAMMPS's convention (``compute stress/atom``): half
+    of each pair term, a third of each three-body term to each of its three atoms. ``W_i``
+    is symmetric and positive in tension; ``sum_i W_i = V sigma`` (the stress of
+    :mod:`mechanics`) and equals LAMMPS's ``stress/atom`` output (stress times volume).
+    Costs ``O(N M^2)`` memory (the triplets of every row), one derivative direction at a
+    time; an analysis of stored states, not a hot path."""
+    R, box = jnp.asarray(R), jnp.asarray(box)
+    n, dim = R.shape
+    cutoff = a * sigma
+    c0 = cos_theta0(params)
+    idx = neighbors.idx
+    slot = jnp.where(idx < n, idx, n)  # padded slots go to a dropped segment
+
+    def shares(F):
+        G = jnp.eye(dim, dtype=R.dtype) + F
+        dr, r, mask = _bonds(R @ G.T, G @ box, idx, cutoff)
+        x = sigma / r
+        cut = jnp.exp(jnp.where(mask, sigma / (r - cutoff), -1.0))
+        u2 = jnp.where(mask, A * epsilon * (B * x**p - x**q) * cut, 0.0)
+        f = jnp.where(mask, jnp.exp(jnp.where(mask, params.gamma * sigma / (r - cutoff),
+                                                -1.0)), 0.0)  # fmt: skip
+        w = params.lambda_ * epsilon * _triplet_terms([c / r for c in dr], f, c0)
+        vertex = 0.5 * jnp.sum(u2, axis=1) + jnp.sum(w, axis=(1, 2)) / 6.0
+        ends = jnp.sum(w, axis=2) / 3.0  # (N, M): slot a's third of its angles at vertex i
+        return vertex + jax.ops.segment_sum(ends.reshape(-1), slot.reshape(-1), n + 1)[:n]
+
+    basis = jnp.eye(dim * dim, dtype=R.dtype).reshape(-1, dim, dim)
+    zero = jnp.zeros((dim, dim), R.dtype)
+    cols = jax.lax.map(lambda t: jax.jvp(shares, (zero,), (t,))[1], basis)  # (d*d, N)
+    return cols.T.reshape(n, dim, dim)
 
 
 def stillinger_weber_energy(

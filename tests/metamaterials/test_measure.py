@@ -7,7 +7,10 @@
   from B, G;
 - S_2 of g = 1 is 0, of an ideal-gas sample 0 within its counting-noise bias;
 - the power-law fit returns exact exponents of exact data and recovers a noisy exponent
-  within its error bar.
+  within its error bar;
+- Voronoi volumes tile the box and do not depend on its orientation or lattice vectors;
+  the stress shift of a perfect crystal is its elastic response (the per-atom virial itself
+  is checked against LAMMPS in test_lammps_crosscheck.py).
 """
 
 from __future__ import annotations
@@ -134,3 +137,55 @@ def test_coordination_of_crystals():
              "diamond": math.pi * math.sqrt(3) / 16}[kind],
             rel_tol=1e-12,
         )  # fmt: skip
+
+
+def test_voronoi_volumes_tile_the_box():
+    """Voronoi cells: equal (V / N) in a perfect crystal, summing to V in a triclinic box,
+    the same for a rotated copy and for other lattice vectors of the same lattice, and the
+    cells of body-centred cubic atoms are half the cube (double precision: 1e-9)."""
+    R, box = st.lattice("diamond", 2)
+    v = ms.voronoi_volumes(R, box)
+    V = abs(np.linalg.det(box))
+    np.testing.assert_allclose(v, V / len(R), rtol=1e-9)
+    bcc = ms.voronoi_volumes(np.array([[0.0, 0.0, 0.0], [1.5, 1.5, 1.5]]), 3.0 * np.eye(3))
+    np.testing.assert_allclose(bcc, 13.5, rtol=1e-12)  # truncated octahedra, a^3 / 2
+    rng = np.random.default_rng(4)
+    tilt = np.array([[1.0, 0.3, -0.2], [0.0, 1.0, 0.25], [0.1, 0.0, 1.0]])  # not triangular
+    R2, box2 = rng.uniform(0, 1, (60, 3)) @ (tilt * 5.0).T, tilt * 5.0
+    v2 = ms.voronoi_volumes(R2, box2)
+    assert np.all(v2 > 0)
+    assert math.isclose(v2.sum(), abs(np.linalg.det(box2)), rel_tol=1e-9)
+    # a rotated copy of the same configuration has the same cells
+    Q = np.linalg.qr(rng.standard_normal((3, 3)))[0]
+    np.testing.assert_allclose(ms.voronoi_volumes(R2 @ Q.T, Q @ box2), v2, rtol=1e-9)
+    # and so does the same lattice described by other lattice vectors (c -> c + a)
+    box3 = box2.copy()
+    box3[:, 2] += box2[:, 0]
+    np.testing.assert_allclose(ms.voronoi_volumes(R2, box3), v2, rtol=1e-9)
+    # a porous configuration (a dense cluster in a large box) needs the margin to grow
+    R4 = rng.uniform(0, 2.0, (40, 3))
+    v4 = ms.voronoi_volumes(R4, 8.0 * np.eye(3))
+    assert math.isclose(v4.sum(), 512.0, rel_tol=1e-9)
+
+
+def test_stress_shift_of_a_perfect_crystal_is_its_elastic_response():
+    """In a perfect diamond crystal every atom is equivalent (Voronoi volume V / N), so the
+    mean per-atom normal stress is the macroscopic one: under uniaxial strain its shift has
+    slope (C11 + 2 C12) / 3 of the exact elastic tensor. The two-step Richardson slope
+    ``2 d(e)/e - d(2e)/(2e)`` cancels the quadratic term; the cubic one leaves ~(C'''/C)
+    e^2 ~ 1e-7 at e = 1e-4, minimization to 1e-12 a stress error ~1e-12 / (V e) ~ 1e-9:
+    1e-5 relative is safe. The per-atom shear stress stays 0 by the site symmetry."""
+    R, box = st.lattice("diamond", 2)
+    params = sw.silicon_params()
+    options = MinimizeOptions(force_tol=1e-12)
+    m = minimize(ENERGY, R, box, params, None, options)
+    R = np.asarray(m.positions)
+    C, _ = ms.elastic_tensor(ENERGY, params, R, box, cg_tol=1e-12)
+    out = ms.stress_shift(ENERGY, params, R, box, options, max_strain=2e-4, steps=2)
+    e, d = out["strain"], out["d_sigma"]
+    np.testing.assert_allclose(e, [0.0, 1e-4, 2e-4])
+    slope = 2 * d[1] / e[1] - d[2] / e[2]
+    assert math.isclose(slope, (C[0, 0] + 2 * C[0, 1]) / 3, rel_tol=1e-5)
+    assert d[2] > 0  # tension: positive
+    assert np.max(np.abs(out["d_tau"])) < 1e-9 * abs(d[2])
+    assert abs(out["sigma0"]) < 1e-9 and out["d_sigma"][0] == 0.0

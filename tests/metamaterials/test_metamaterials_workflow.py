@@ -1,6 +1,7 @@
 """The metamaterials study as a workflow on a tiny case: structures of two initial packing
-fractions, one sample cut short (flagged, excluded, counted), measure stores, both tables with
-the issue's columns, the figures; and a Snakemake dry run of the toy config's jobs."""
+fractions, one sample cut short (flagged, excluded, counted), networks relaxed from them under
+another force field (relax_from), measure stores with stress shifts, the tables with the
+issue's columns, the figures; and a Snakemake dry run of the toy config's jobs."""
 
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ COMMON = {
     "seeds": {"first": 0},
     "md": {**mc.DEFAULT_MD, "melt_time": 1.0, "quench_time": 1.0, "checkpoint_every": 100},
     "minimize": {**mc.DEFAULT_MINIMIZE, "force_tol": 1e-10, "chunk": 20_000},
-    "measure": {**mc.DEFAULT_MEASURE, "rdf_bins": 44},
+    "measure": {**mc.DEFAULT_MEASURE, "rdf_bins": 44,
+                "stress_shift": {"max_strain": 0.02, "steps": 4}},  # fmt: skip
 }
 FF = {"name": "optimum", "lambda_over_A": 2.094, "gamma": 1.206, "theta0": 109.7}
+IONIC = {**FF, "name": "ionic", "lambda_over_A": 0.0, "relax_from": "optimum"}
 COLUMNS = ["name", "lambda_over_A", "gamma", "theta0", "structure", "n", "n_err", "E_50",
            "n_densities", "n_seeds", "coordination", "S2"]  # fmt: skip
 
@@ -50,12 +53,39 @@ def measured(tmp_path_factory):
         path = root / structure / "measure.zarr"
         write_store(path, out, {})
         jobs.append((mc.stage_settings(s, "measure"), str(path)))
-    return jobs, root
+    # the "ionic" network relaxed from the last batch (its cut-short sample: flagged)
+    s = mc.job_settings(COMMON, IONIC, "disordered-phi0.40")
+    source = {k: v[1] for k, v in arrays.items()}
+    relaxed, summary = stages.make_structures(mc.stage_settings(s, "structure"), [0, 1, 2],
+                                              None, source)  # fmt: skip
+    out, _ = stages.measure(mc.stage_settings(s, "measure"), {k: v[1] for k, v in relaxed.items()})
+    path = root / "ionic" / "measure.zarr"
+    write_store(path, out, {})
+    jobs.append((mc.stage_settings(s, "measure"), str(path)))
+    return jobs, root, source, {k: v[1] for k, v in relaxed.items()}
+
+
+def test_relaxed_networks_follow_their_source(measured):
+    """A relax_from force field relaxes its source's samples (same seeds), flags the one
+    whose source did not converge, and with the angular term off (ionic) packs more
+    closely than its source (the paper: CN 14 against 7)."""
+    jobs, _, source, relaxed = measured
+    np.testing.assert_array_equal(relaxed["seed"], source["seed"])
+    np.testing.assert_array_equal(relaxed["converged"], source["converged"])
+    assert not source["converged"][2] and np.isnan(relaxed["energy"][2])
+    samples = tables.samples_table(jobs)
+    ionic = samples[samples["name"] == "ionic"]
+    assert (ionic["relax_from"] == "optimum").all() and ionic["used"].sum() == 2
+    src = samples[(samples["name"] == "optimum") & (samples["structure_id"] ==
+                                                    "disordered-phi0.40") & samples["used"]]
+    assert ionic["coordination"].mean() > src["coordination"].mean() + 1.0, (
+        ionic["coordination"].tolist(), src["coordination"].tolist())
 
 
 def test_tables_and_figures(measured):
-    jobs, root = measured
+    jobs, root, _, _ = measured
     samples = tables.samples_table(jobs)
+    samples = samples[samples["name"] == "optimum"]
     assert len(samples) == 4 and samples["used"].sum() == 3
     bad = samples[~samples["converged"]]
     assert len(bad) == 1 and not bad["used"].any() and np.isnan(bad["young"]).all()
@@ -68,12 +98,26 @@ def test_tables_and_figures(measured):
     assert (used["phi"] > 0.1).all() and (used["young"] > 0).all()
     # a melt-quenched SW network: 3..8 neighbours on average, ordered beyond an ideal gas
     assert 3 < row["coordination"] < 8 and row["S2"] < 0
-    samples.to_csv(root / "samples.csv", index=False)
-    fits.to_csv(root / "fits.csv", index=False)
-    outs = [str(root / f"{n}.png") for n in ("metamaterials_scaling", "metamaterials_disorder")]
-    figures.draw_all(str(root / "samples.csv"), str(root / "fits.csv"), outs, dpi=60)
+    # stress shifts under tension: one row per used sample and strain, growing normal stress
+    shifts = tables.stress_shift_table(jobs)
+    steps = COMMON["measure"]["stress_shift"]["steps"]
+    assert len(shifts) == 5 * (steps + 1)  # 3 optimum + 2 ionic samples
+    last = shifts[shifts["strain"] == shifts["strain"].max()]
+    assert (shifts.loc[shifts["strain"] == 0, ["d_sigma", "d_tau"]] == 0).all().all()
+    # tension raises the mean normal stress of the optimum's networks (elastic at 2%; the
+    # ionic network rearranges plastically, its shift can turn negative)
+    assert (last.loc[last["name"] == "optimum", "d_sigma"] > 0).all()
+    everything = tables.samples_table(jobs)
+    everything.to_csv(root / "samples.csv", index=False)
+    tables.forcefields_table(everything).to_csv(root / "fits.csv", index=False)
+    shifts.to_csv(root / "shifts.csv", index=False)
+    names = ("metamaterials_scaling", "metamaterials_disorder", "metamaterials_relaxed",
+             "metamaterials_stress_shift")  # fmt: skip
+    outs = [str(root / f"{n}.png") for n in names]
+    figures.draw_all(str(root / "samples.csv"), str(root / "fits.csv"), str(root / "shifts.csv"),
+                     outs, dpi=60)  # fmt: skip
     assert all(Path(p).stat().st_size > 1000 for p in outs)
-    assert pd.read_csv(root / "fits.csv").shape[0] == 1
+    assert pd.read_csv(root / "fits.csv").shape[0] == 2
 
 
 def test_dry_run_of_the_toy_jobs(tmp_path):
@@ -89,7 +133,7 @@ def test_dry_run_of_the_toy_jobs(tmp_path):
     n_structures = sum(
         len(m["phi0"]) if fam == "disordered" else len(m["vacancies"])
         for f in m["forcefields"].values()
-        for fam in f["structures"]
+        for fam in f.get("structures", ["disordered"])  # relax_from: the source's networks
     )
     batches = -(-m["seeds"]["count"] // m["seeds"]["per_job"])
     for rule in ("metamaterials_structure", "metamaterials_measure"):

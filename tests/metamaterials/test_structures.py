@@ -195,6 +195,9 @@ CONFIG = {
 }
 
 
+IONIC = {"lambda_over_A": 0.0, "gamma": 1.2, "theta0": 109.5, "relax_from": "si"}
+
+
 @pytest.mark.parametrize(
     "path,value,expected",
     [
@@ -204,6 +207,14 @@ CONFIG = {
         (("atoms",), 20, "metamaterials.atoms: 20 atoms give a box"),
         (("crystal_cells",), 1, "metamaterials.crystal_cells: 1 cells of diamond"),
         (("forcefields", "si", "structures"), ["bcc"], "'bcc' is not allowed"),
+        (("forcefields", "ionic"), {**IONIC, "relax_from": "nope"},
+         "metamaterials.forcefields.ionic.relax_from: 'nope' is not allowed"),
+        (("forcefields", "ionic"), {**IONIC, "structures": ["disordered"]},
+         "metamaterials.forcefields.ionic: give either `structures` or `relax_from`, not both"),
+        (("forcefields", "ionic"), {k: v for k, v in IONIC.items() if k != "relax_from"},
+         "give either `structures` or `relax_from`, not neither"),
+        (("measure",), {"stress_shift": {"steps": -1}},
+         "metamaterials.measure.stress_shift.steps: -1"),
     ],
 )
 def test_config_errors(path, value, expected):
@@ -232,3 +243,9 @@ def test_config_settings_and_proposals(tmp_path):
     assert ff == {"name": "proposal0", "lambda_over_A": 2.0, "gamma": 1.2, "theta0": 100.0}
     with pytest.raises(ValueError, match="row 1.theta0: 250.0 is not allowed"):
         mc.forcefield_from_proposals(str(csv), 1)
+    # a relax_from force field is made in its source's disordered structures
+    cfg = copy.deepcopy(CONFIG)
+    cfg["metamaterials"]["forcefields"]["ionic"] = IONIC
+    validate(cfg)
+    assert mc.forcefield_structures(cfg, "ionic") == ["disordered-phi0.26", "disordered-phi0.40"]
+    assert mc.forcefield_settings(cfg, "ionic")["relax_from"] == "si"

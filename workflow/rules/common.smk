@@ -118,4 +118,5 @@ def bo_job_settings(common, run, round_, ff, structure, stage):
 
     placeholder = {"name": f"{run}/round{round_}/ff{ff}"}
     s = mm_config.job_settings(common, placeholder, structure)
+    s["measure"]["stress_shift"]["steps"] = 0  # an evaluation needs E and Phi only
     return mm_config.stage_settings(s, stage)

@@ -1,11 +1,13 @@
 # Stillinger-Weber metamaterials ("De Novo Atomistic Discovery of Disordered Mechanical
 # Metamaterials by Machine Learning"). Per named force field, structure and seed batch, under
 # results/metamaterials/<forcefield>/<structure>/batch<b>/:
-#   structures.zarr  metamaterials_structure: melt-quenched network (disordered-phi<Phi_0>) or
-#                    relaxed vacancy crystal (<lattice>-vac<fraction>), minimized; checkpointed
+#   structures.zarr  metamaterials_structure: melt-quenched network (disordered-phi<Phi_0>),
+#                    relaxed vacancy crystal (<lattice>-vac<fraction>), or (a force field
+#                    with relax_from) another force field's network relaxed; minimized;
+#                    checkpointed
 #   measure.zarr     metamaterials_measure: elastic tensor (Born - non-affine), E, B, G, nu,
-#                    Phi, coordination, g(r), S_2
-# then results/tables/metamaterials_{forcefields,samples}.csv and the figures.
+#                    Phi, coordination, g(r), S_2, stress shifts under uniaxial tension
+# then results/tables/metamaterials_{forcefields,samples,stress_shift}.csv and the figures.
 # Stage functions: tunable_solids.studies.metamaterials (stages, tables, figures).
 #
 # The BO loop reuses workflow/scripts/metamaterials/{structure,measure}.py: a rule whose
@@ -19,16 +21,19 @@ MM = mm_config.block(config)
 MM_COMMON = mm_config.common_settings(config) if MM else {}
 MM_BATCHES = mm_config.seed_batches(MM_COMMON) if MM else []
 MM_FF = {name: mm_config.forcefield_settings(config, name) for name in MM.get("forcefields", {})}
-MM_STRUCTURES = {
-    name: mm_config.structures_of(config, f["structures"])
-    for name, f in MM.get("forcefields", {}).items()
-}
+MM_STRUCTURES = {name: mm_config.forcefield_structures(config, name) for name in MM_FF}
 MM_DIR = f"{RESULTS}/metamaterials"
 MM_TABLES = {
     "forcefields": f"{RESULTS}/tables/metamaterials_forcefields.csv",
     "samples": f"{RESULTS}/tables/metamaterials_samples.csv",
+    "stress_shift": f"{RESULTS}/tables/metamaterials_stress_shift.csv",
 }
-MM_FIGURES = ["metamaterials_scaling", "metamaterials_disorder"]
+MM_FIGURES = [
+    "metamaterials_scaling",
+    "metamaterials_disorder",
+    "metamaterials_relaxed",
+    "metamaterials_stress_shift",
+]
 MM_JOBS = [
     (ff, s, b) for ff, structures in MM_STRUCTURES.items() for s in structures
     for b in range(len(MM_BATCHES))
@@ -46,7 +51,20 @@ wildcard_constraints:
     structure=r"(disordered-phi|fcc-vac|diamond-vac|hcp-vac)[0-9.]+",
 
 
+def mm_relax_source(wc):
+    """The structures a relaxed force field (`relax_from`) starts from: the same structure
+    and seed batch of its source force field."""
+    src = MM_FF[wc.forcefield].get("relax_from")
+    return (
+        {"source": store_file(f"{MM_DIR}/{src}/{wc.structure}/batch{wc.batch}/structures.zarr")}
+        if src
+        else {}
+    )
+
+
 rule metamaterials_structure:
+    input:
+        unpack(mm_relax_source),
     output:
         mm_store(MM_DIR, "structures"),
     log:
@@ -88,8 +106,7 @@ rule metamaterials_tables:
             for ff, s, b in MM_JOBS
         ],
     output:
-        forcefields=MM_TABLES["forcefields"],
-        samples=MM_TABLES["samples"],
+        **MM_TABLES,
     log:
         f"{RESULTS}/logs/metamaterials/tables.log",
     params:
@@ -107,8 +124,7 @@ rule metamaterials_tables:
 
 rule metamaterials_figures:
     input:
-        forcefields=MM_TABLES["forcefields"],
-        samples=MM_TABLES["samples"],
+        **MM_TABLES,
     output:
         figure_outputs(MM_FIGURES, "Metamaterials"),
     log:

@@ -9,6 +9,7 @@ jobs.configure_logging(snakemake.log[0])
 figures.draw_all(
     snakemake.input.samples,
     snakemake.input.forcefields,
+    snakemake.input.stress_shift,
     list(snakemake.output),
     snakemake.params.dpi,
 )

@@ -34,7 +34,8 @@ DEFAULT_MD = {
     "checkpoint_every": 1000,
 }
 DEFAULT_MINIMIZE = {"force_tol": 1e-10, "max_steps": 200_000, "chunk": 20_000}
-DEFAULT_MEASURE = {"coordination_cutoff": 1.5, "rdf_bins": 110, "cg_tol": 1e-10}
+DEFAULT_MEASURE = {"coordination_cutoff": 1.5, "rdf_bins": 110, "cg_tol": 1e-10,
+                   "stress_shift": {"max_strain": 0.02, "steps": 10}}  # fmt: skip
 FAMILIES = ("disordered", "fcc", "diamond", "hcp")
 #: The paper's search space (Table 1 lies inside it except lambda/A = 4 exactly, included).
 BOUNDS = {"lambda_over_A": (0.0, 4.0), "gamma": (0.4, 2.0), "theta0": (60.0, 180.0)}
@@ -42,6 +43,15 @@ BOUNDS = {"lambda_over_A": (0.0, 4.0), "gamma": (0.4, 2.0), "theta0": (60.0, 180
 
 def block(config: dict) -> dict:
     return config.get("metamaterials", {}) or {}
+
+
+def forcefield_structures(config: dict, name: str) -> list[str]:
+    """Structure names a named force field is made in: its ``structures`` families, or for
+    one with ``relax_from`` the disordered networks of that force field."""
+    f = block(config)["forcefields"][name]
+    if f.get("relax_from"):
+        return structures_of(config, ["disordered"])
+    return structures_of(config, f["structures"])
 
 
 def structures_of(config: dict, families) -> list[str]:
@@ -75,13 +85,15 @@ def common_settings(config: dict) -> dict:
         "seeds": {"first": 0, "per_job": 2, **m["seeds"]},
         "md": {**DEFAULT_MD, **m.get("md", {})},
         "minimize": merge(DEFAULT_MINIMIZE, m.get("minimize")),
-        "measure": {**DEFAULT_MEASURE, **m.get("measure", {})},
+        "measure": merge(DEFAULT_MEASURE, m.get("measure")),
     }
 
 
 def forcefield_settings(config: dict, name: str) -> dict:
     f = block(config)["forcefields"][name]
     out = {"name": name, **{k: float(f[k]) for k in BOUNDS}}
+    if f.get("relax_from"):
+        out["relax_from"] = str(f["relax_from"])
     if "paper_n" in f:  # the paper's exponents (Table 1), carried to the tables
         out["paper_n"] = {k: float(v) for k, v in f["paper_n"].items()}
     return out
@@ -146,8 +158,24 @@ def errors(config: dict) -> list[str]:
         return []
     out = []
     list_range = SW_A_CUT + DEFAULT_SKIN
-    for name, f in m.get("forcefields", {}).items():
-        out += forcefield_errors(f, f"metamaterials.forcefields.{name}")
+    forcefields = m.get("forcefields", {})
+    for name, f in forcefields.items():
+        key = f"metamaterials.forcefields.{name}"
+        out += forcefield_errors(f, key)
+        src = f.get("relax_from")
+        sources = sorted(k for k, v in forcefields.items()
+                         if "disordered" in v.get("structures", []))  # fmt: skip
+        if (src is None) == ("structures" not in f):
+            out.append(f"{key}: give either `structures` or `relax_from`, not "
+                       f"{'both' if src is not None else 'neither'}")  # fmt: skip
+        if src is not None and not (
+            src in forcefields and src != name and "relax_from" not in forcefields[src]
+            and "disordered" in forcefields[src].get("structures", [])
+        ):  # fmt: skip
+            out.append(
+                f"{key}.relax_from: {src!r} is not allowed; it must name another force field "
+                f"of metamaterials.forcefields made in `disordered` structures (one of {sources})"
+            )
     # The melt can compress the network: require the box at the densest allowed packing
     # (Phi = 0.55, beyond any zero-pressure SW network) to fit twice the list range.
     n = m.get("atoms", 0)
@@ -161,7 +189,7 @@ def errors(config: dict) -> list[str]:
             )
             break
     cells = m.get("crystal_cells", 0)
-    fams = {fam for f in m.get("forcefields", {}).values() for fam in f.get("structures", [])}
+    fams = {fam for f in forcefields.values() for fam in f.get("structures", [])}
     for fam in sorted(fams - {"disordered"}):
         _, box = lattice(fam, cells)
         if min(box.diagonal()) <= 2 * list_range:

@@ -7,7 +7,9 @@ array)}`` plus a summary; ``workflow/scripts/metamaterials`` writes the stores.
   relaxed vacancy crystal (:mod:`.structures`), minimized; a batch checkpoints beside its
   output (finished samples, the running MD state or minimization positions) and resumes.
 - :func:`measure` (``measure.zarr``): per converged sample, the relaxed elastic tensor, moduli,
-  packing fraction, coordination, g(r) and S_2 (:mod:`.measure`). Samples whose minimization
+  packing fraction, coordination, g(r) and S_2 (:mod:`.measure`), and the stress shifts
+  under uniaxial tension (``shift_sigma``, ``shift_tau`` over ``shift_strain``; none when
+  ``measure.stress_shift.steps`` is 0). Samples whose minimization
   did not converge are kept with ``converged = False``, never measured (``used = False``),
   and counted by the tables.
 
@@ -85,10 +87,13 @@ def _load(path: Path):
     return rows, attrs["phase"], attrs["steps"], leaves, extra
 
 
-def start_state(settings: dict, seed: int):
-    """``(R, box, kind)`` before MD: the overlap-relaxed random start (disordered) or the
-    minimized vacancy crystal (before its relaxation MD)."""
+def start_state(settings: dict, seed: int, source=None):
+    """``(R, box, kind)`` before MD: the overlap-relaxed random start (``disordered``), the
+    vacancy crystal (``crystal``), or with ``source = (R, box)`` that state (``relaxed``: a
+    force field with ``relax_from``); the last two are minimized, then relaxed by MD."""
     s = settings["structure"]
+    if source is not None:
+        return np.asarray(source[0]), np.asarray(source[1]), "relaxed"
     rng = np.random.default_rng([seed, 17])
     lr = ENERGY.neighbor_handler.list_range
     if s["family"] == "disordered":
@@ -99,22 +104,24 @@ def start_state(settings: dict, seed: int):
     return st.remove_atoms(rng, R, s["vacancy"]), box, "crystal"
 
 
-def one_structure(settings: dict, seed: int, resume=None, save=None) -> dict:
+def one_structure(settings: dict, seed: int, resume=None, save=None, source=None) -> dict:
     """Melt-quench (or relax) and minimize one sample. ``resume`` is ``(phase, steps,
-    leaves, extra)`` of a checkpoint; ``save(phase, steps, leaves, extra)`` checkpoints."""
+    leaves, extra)`` of a checkpoint; ``save(phase, steps, leaves, extra)`` checkpoints;
+    ``source = (R, box)`` the state a ``relax_from`` force field relaxes."""
     energy, params = energy_and_params(settings)
     md = md_settings(settings)
     options = minimize_options(settings)
     label = f"{settings['name']} seed {seed}"
     phase, steps, leaves, extra = resume or ("start", 0, [], {})
     if phase == "start":
-        R, box, kind = start_state(settings, seed)
-        if kind == "crystal":  # the paper: remove atoms, then minimize before the MD
+        R, box, kind = start_state(settings, seed, source)
+        if kind != "disordered":  # the paper: remove atoms (or switch force field), minimize
             r = st.minimize_rounds(energy, params, R, box, options, settings["minimize"]["chunk"])
             R = r.positions
         T0 = md.melt_temperature if kind == "disordered" else md.crystal_temperature
         p0 = st.initial_pressure(energy, params, R, box, T0) if kind == "disordered" else 0.0
-        extra = {"R0": R, "box0": box, "p0": np.asarray(p0), "kind": np.asarray(kind == "crystal")}
+        extra = {"R0": R, "box0": box, "p0": np.asarray(p0),
+                 "kind": np.asarray(kind != "disordered")}  # fmt: skip
         phase, steps, leaves = "md", 0, []
         if save:
             save(phase, 0, [], extra)
@@ -146,8 +153,26 @@ def one_structure(settings: dict, seed: int, resume=None, save=None) -> dict:
     }  # fmt: skip
 
 
-def make_structures(settings: dict, seeds: list[int], output: str | None = None):
-    """Structures of a batch (checkpointed beside ``output`` when given)."""
+def _not_made(R, box) -> dict:
+    """The row of a sample that could not be made (its relax_from source did not converge):
+    kept, flagged, never measured."""
+    return {"positions": np.asarray(R), "box": np.asarray(box), "converged": False,
+            "max_force": np.nan, "iterations": 0, "energy": np.nan, "p0": 0.0}  # fmt: skip
+
+
+def make_structures(
+    settings: dict, seeds: list[int], output: str | None = None, source: dict | None = None
+):
+    """Structures of a batch (checkpointed beside ``output`` when given). ``source``: the
+    structures arrays a ``relax_from`` force field relaxes (same seeds); a source sample that
+    did not converge gives a sample flagged ``converged = False``."""
+    src_of = {}
+    if source is not None:
+        src_of = {int(sd): k for k, sd in enumerate(source["seed"])}
+        missing = [sd for sd in seeds if sd not in src_of]
+        if missing:
+            raise ValueError(f"{settings['name']}: seeds {missing} are not in the source "
+                             f"structures (seeds {sorted(src_of)})")  # fmt: skip
     ckpt = checkpoint_path(output) if output is not None else None
     rows, resume = {k: [] for k in ROWS}, None
     if ckpt is not None and ckpt.exists():
@@ -160,7 +185,15 @@ def make_structures(settings: dict, seeds: list[int], output: str | None = None)
         save = None
         if ckpt is not None:
             save = lambda ph, n, lv, ex: _save(ckpt, rows, ph, n, lv, ex)  # noqa: E731
-        out = one_structure(settings, seed, resume, save)
+        src = None
+        if source is not None:
+            k = src_of[seed]
+            src = (source["positions"][k], source["box"][k])
+        if source is not None and not bool(source["converged"][k]):
+            log.warning("seed %d: the source network did not converge; excluded", seed)
+            out = _not_made(*src)
+        else:
+            out = one_structure(settings, seed, resume, save, src)
         resume = None
         for k in ROWS:
             rows[k].append(out[k])
@@ -201,6 +234,9 @@ def measure(settings: dict, arrays: dict, dims: dict | None = None) -> tuple[Arr
            "young_axial": nan(3), "phi": nan(), "number_density": nan(), "coordination": nan(),
            "coordination_mode": nan(), "S2": nan(), "cg_residual": nan(),
            "rdf": nan(mset["rdf_bins"])}  # fmt: skip
+    shift = mset["stress_shift"]
+    K = shift["steps"] + 1 if shift["steps"] > 0 else 0
+    out.update({"shift_sigma": nan(K), "shift_tau": nan(K), "sigma0": nan(), "tau0": nan()})
     used = np.zeros(S, bool)
     r_grid = None
     progress = Progress(f"measure {settings['name']}", S)
@@ -220,18 +256,32 @@ def measure(settings: dict, arrays: dict, dims: dict | None = None) -> tuple[Arr
         for k in ("phi", "number_density", "coordination", "coordination_mode", "S2", "rdf"):
             out[k][s] = sm[k]
         used[s] = True
+        note = ""
+        if K:
+            try:
+                sh = ms.stress_shift(energy, params, R, box, minimize_options(settings),
+                                     shift["max_strain"], shift["steps"])  # fmt: skip
+            except RuntimeError as err:  # kept as NaN, the sample's moduli stay valid
+                log.warning("seed %d: stress shift not measured: %s", arrays["seed"][s], err)
+            else:
+                out["shift_sigma"][s], out["shift_tau"][s] = sh["d_sigma"], sh["d_tau"]
+                out["sigma0"][s], out["tau0"][s] = sh["sigma0"], sh["tau0"]
+                note = (f", stress shifts at {shift['max_strain']:.2%}: "
+                        f"{sh['d_sigma'][-1]:.4g} / {sh['d_tau'][-1]:.4g}")  # fmt: skip
         progress.step(
             f"seed {arrays['seed'][s]}: Phi = {sm['phi']:.4f}, E = {mod.young:.4g}, "
             f"B = {mod.bulk:.4g}, G = {mod.shear:.4g}, CN = {sm['coordination']:.2f}, "
-            f"S2 = {sm['S2']:.3f}"
+            f"S2 = {sm['S2']:.3f}{note}"
         )
     if r_grid is None:
         r_grid = np.linspace(0, ms.S2_CUTOFF, mset["rdf_bins"] + 1)[:-1]
     dims_of = {"voigt": ("sample", "voigt", "voigt2"), "young_axial": ("sample", "axis"),
-               "rdf": ("sample", "r")}  # fmt: skip
+               "rdf": ("sample", "r"), "shift_sigma": ("sample", "strain"),
+               "shift_tau": ("sample", "strain")}  # fmt: skip
     res = {k: (dims_of.get(k, ("sample",)), v) for k, v in out.items()}
     res["seed"] = (("sample",), np.asarray(arrays["seed"], np.int64))
     res["used"] = (("sample",), used)
     res["converged"] = (("sample",), np.asarray(arrays["converged"], bool))
     res["rdf_r"] = (("r",), r_grid)
+    res["shift_strain"] = (("strain",), np.linspace(0.0, shift["max_strain"], K))
     return res, {"samples": S, "used": int(used.sum())}

@@ -56,8 +56,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax_md import simulate as jmd_simulate
-from jax_md import space as jmd_space
 
 from tunable_solids import mechanics, potentials
 from tunable_solids.general import GeneralEnergy
@@ -203,6 +201,15 @@ def remove_atoms(rng: np.random.Generator, R: np.ndarray, fraction: float) -> np
 
 
 # --------------------------------------------------------------------------- dynamics
+def _jax_md():
+    """jax-md's ``simulate`` and ``space``, imported on first use: importing jax_md takes
+    ~7 s here (it compiles at import), which the DAG parse and the jobs that run no MD
+    should not pay."""
+    from jax_md import simulate, space
+
+    return simulate, space
+
+
 def jax_md_energy(energy: GeneralEnergy, params) -> Callable:
     """``U(S, box=..., perturbation=1, neighbor=...)`` in jax-md's conventions (fractional
     positions ``S``, ``perturbation`` a scalar or ``(3, 3)`` deformation applied to box and
@@ -212,6 +219,8 @@ def jax_md_energy(energy: GeneralEnergy, params) -> Callable:
     fractional tangents through as real-space ones: ``grad_S U`` is then the real-space
     gradient, which is what jax-md's integrators expect of an energy built on
     ``periodic_general(fractional_coordinates=True)``."""
+    jmd_simulate, jmd_space = _jax_md()
+
 
     def U(S, box, perturbation=1.0, neighbor=None, **unused):
         R = jmd_space.transform(box, S)
@@ -279,6 +288,8 @@ def simulator(energy: GeneralEnergy, md: MDSettings) -> Simulator:
     ``step0 + i`` of ``total`` between ``(kT0, p0)`` and ``(kT1, p1)``. Cached per energy and
     settings, with the force-field parameters an argument: one compilation per process and
     shape, whatever the force field."""
+    jmd_simulate, jmd_space = _jax_md()
+
 
     def U(S, box, perturbation=1.0, neighbor=None, params=None, **unused):
         return jax_md_energy(energy, params)(S, box, perturbation, neighbor)
@@ -309,6 +320,7 @@ def simulator(energy: GeneralEnergy, md: MDSettings) -> Simulator:
 
 def real_positions(state) -> tuple[Array, Array]:
     """``(R, box)`` of a jax-md NPT state (positions wrapped into the box)."""
+    jmd_simulate, jmd_space = _jax_md()
     box = jmd_simulate.npt_box(state)
     return wrap(jmd_space.transform(box, state.position), box), box
 
@@ -357,6 +369,8 @@ def run_md(
     doubled capacities. Returns the final ``(R, box)`` and the thermodynamics after every
     chunk. Raises :class:`NonFiniteMDError`, :class:`BarostatError` or :class:`DensityError`.
     """
+    jmd_simulate, jmd_space = _jax_md()
+
     n = R.shape[0]
     total = sum(s.steps for s in segments)
     chunk_steps = max(1, min(md.checkpoint_every, total))
