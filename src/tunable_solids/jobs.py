@@ -54,8 +54,6 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> None:
     path = path or os.environ.get("JAX_COMPILATION_CACHE_DIR") or REPO_ROOT / ".cache" / "jax"
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    # Least-recently-used entries go beyond 2 GiB (a whole `make run` writes ~50 MB).
-    jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)
 
 
 def configure_logging(log_path: str | None) -> None:
