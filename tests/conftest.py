@@ -34,7 +34,12 @@ import yaml
 
 import tunable_solids  # noqa: F401  (enables float64 before any JAX array exists)
 from tunable_solids import mechanics, potentials, space, systems
+from tunable_solids.jobs import enable_compilation_cache
 from tunable_solids.minimize import MinimizeOptions, Minimum, minimize
+
+# The test processes (pytest-xdist workers, one process per test group) and the workflow jobs
+# they start share XLA compilations through the project's persistent cache (.cache/jax).
+enable_compilation_cache()
 
 
 @dataclass(eq=False)
