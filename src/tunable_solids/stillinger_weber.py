@@ -276,6 +276,17 @@ def _bonds(R, box, idx, cutoff):
     return dr, r, mask
 
 
+def _radial_terms(r, mask, gamma, epsilon, sigma, a, A, B, p, q):
+    """Per row entry ``(N, M)``: the pair energy ``U2(r)`` and the three-body radial factor
+    ``f = exp(gamma sigma / (r - a sigma))``, both 0 where masked."""
+    cutoff = a * sigma
+    x = sigma / r
+    cut = jnp.exp(jnp.where(mask, sigma / (r - cutoff), -1.0))
+    u2 = jnp.where(mask, A * epsilon * (B * x**p - x**q) * cut, 0.0)
+    f = jnp.where(mask, jnp.exp(jnp.where(mask, gamma * sigma / (r - cutoff), -1.0)), 0.0)
+    return u2, f
+
+
 def _triplet_terms(u, f, c0):
     """``w[i, a, b] = f_a f_b (u_a.u_b - c0)^2`` of vertex ``i`` and its row slots ``a != b``
     (0 on the diagonal) ``(N, M, M)``: each angle's term appears twice, as ``(a, b)`` and
@@ -303,17 +314,13 @@ def sw_energy(
 ) -> Array:
     """Total Stillinger-Weber energy (or per-atom energies ``(N,)`` with ``per_atom``: half
     of each pair term to each atom, the three-body term to the vertex atom)."""
-    cutoff = a * sigma
-    dr, r, mask = _bonds(R, box, neighbors.idx, cutoff)
+    dr, r, mask = _bonds(R, box, neighbors.idx, a * sigma)
+    u2, f = _radial_terms(r, mask, params.gamma, epsilon, sigma, a, A, B, p, q)
     # Two-body: each pair appears in both rows, so half of U2 per row entry.
-    x = sigma / r
-    cut = jnp.exp(jnp.where(mask, sigma / (r - cutoff), -1.0))
-    u2 = A * epsilon * (B * x**p - x**q) * cut
-    e_atom = 0.5 * jnp.sum(jnp.where(mask, u2, 0.0), axis=1)
+    e_atom = 0.5 * jnp.sum(u2, axis=1)
     # Three-body on each vertex i over the pairs j < k of its row.
-    lam, gamma = params.lambda_, params.gamma
+    lam = params.lambda_
     c0 = cos_theta0(params)
-    f = jnp.where(mask, jnp.exp(jnp.where(mask, gamma * sigma / (r - cutoff), -1.0)), 0.0)
     u = [c / r for c in dr]  # unit bond vectors, by component (masked entries: f = 0)
     dim = len(u)
     if method == "moments":
@@ -361,19 +368,14 @@ def atom_virial(
     time; an analysis of stored states, not a hot path."""
     R, box = jnp.asarray(R), jnp.asarray(box)
     n, dim = R.shape
-    cutoff = a * sigma
     c0 = cos_theta0(params)
     idx = neighbors.idx
     slot = jnp.where(idx < n, idx, n)  # padded slots go to a dropped segment
 
     def shares(F):
         G = jnp.eye(dim, dtype=R.dtype) + F
-        dr, r, mask = _bonds(R @ G.T, G @ box, idx, cutoff)
-        x = sigma / r
-        cut = jnp.exp(jnp.where(mask, sigma / (r - cutoff), -1.0))
-        u2 = jnp.where(mask, A * epsilon * (B * x**p - x**q) * cut, 0.0)
-        f = jnp.where(mask, jnp.exp(jnp.where(mask, params.gamma * sigma / (r - cutoff),
-                                                -1.0)), 0.0)  # fmt: skip
+        dr, r, mask = _bonds(R @ G.T, G @ box, idx, a * sigma)
+        u2, f = _radial_terms(r, mask, params.gamma, epsilon, sigma, a, A, B, p, q)
         w = params.lambda_ * epsilon * _triplet_terms([c / r for c in dr], f, c0)
         vertex = 0.5 * jnp.sum(u2, axis=1) + jnp.sum(w, axis=(1, 2)) / 6.0
         ends = jnp.sum(w, axis=2) / 3.0  # (N, M): slot a's third of its angles at vertex i
