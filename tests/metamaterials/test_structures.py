@@ -159,6 +159,23 @@ def test_resume_after_kill_is_identical(tmp_path, monkeypatch):
     assert bool(full["converged"][1][0])
 
 
+def test_md_failure_stops_or_is_a_failed_sample(monkeypatch):
+    """A blow-up stops a named force field's job; a Bayesian-optimization evaluation
+    (``on_md_failure: exclude``) records the sample as not converged and goes on."""
+    settings = mc.stage_settings(SETTINGS, "structure")
+
+    def blow_up(*args, **kwargs):
+        raise st.NonFiniteMDError("non-finite positions during melt at step 40")
+
+    monkeypatch.setattr(stages, "one_structure", blow_up)
+    with pytest.raises(st.NonFiniteMDError, match="during melt"):
+        stages.make_structures(settings, [0])
+    arrays, summary = stages.make_structures({**settings, "on_md_failure": "exclude"}, [0, 1])
+    assert summary == {"samples": 2, "converged": 0, "excluded": 2}
+    assert arrays["positions"][1].shape == (2, settings["atoms"], 3)
+    assert np.isnan(arrays["positions"][1]).all() and not arrays["converged"][1].any()
+
+
 def test_bad_densities_and_blowups(liquid):
     with pytest.raises(st.DensityError, match="Phi_0 = 0.7"):
         st.random_start(np.random.default_rng(0), 128, 0.7, LIST_RANGE)

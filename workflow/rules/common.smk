@@ -119,4 +119,5 @@ def bo_job_settings(common, run, round_, ff, structure, stage):
     placeholder = {"name": f"{run}/round{round_}/ff{ff}"}
     s = mm_config.job_settings(common, placeholder, structure)
     s["measure"]["stress_shift"]["steps"] = 0  # an evaluation needs E and Phi only
+    s["on_md_failure"] = "exclude"  # a force field whose MD blows up is a failed evaluation
     return mm_config.stage_settings(s, stage)

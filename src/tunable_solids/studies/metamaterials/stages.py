@@ -165,7 +165,10 @@ def make_structures(
 ):
     """Structures of a batch (checkpointed beside ``output`` when given). ``source``: the
     structures arrays a ``relax_from`` force field relaxes (same seeds); a source sample that
-    did not converge gives a sample flagged ``converged = False``."""
+    did not converge gives a sample flagged ``converged = False``. MD that blows up
+    (``BarostatError``, ``NonFiniteMDError``) stops the job, or with ``settings
+    ["on_md_failure"] = "exclude"`` (the Bayesian optimization's evaluations) gives a
+    disordered sample flagged ``converged = False`` with NaN positions."""
     src_of = {}
     if source is not None:
         src_of = {int(sd): k for k, sd in enumerate(source["seed"])}
@@ -193,7 +196,16 @@ def make_structures(
             log.warning("seed %d: the source network did not converge; excluded", seed)
             out = _not_made(*src)
         else:
-            out = one_structure(settings, seed, resume, save, src)
+            try:
+                out = one_structure(settings, seed, resume, save, src)
+            except (st.BarostatError, st.NonFiniteMDError) as err:
+                if settings.get("on_md_failure", "stop") != "exclude":
+                    raise
+                # a proposed force field whose MD blows up is a failed evaluation, not a
+                # stop of the optimization: the sample is kept, flagged and excluded
+                log.warning("seed %d: MD failed, sample excluded: %s", seed, err)
+                n = settings["atoms"]
+                out = _not_made(np.full((n, 3), np.nan), np.full((3, 3), np.nan))
         resume = None
         for k in ROWS:
             rows[k].append(out[k])

@@ -256,6 +256,17 @@ def adaptive_avg_pool(x: jax.Array, grid: int) -> jax.Array:
     return jnp.stack(rows, axis=-2)
 
 
+def _cnn_forward(model, x):
+    """The forward pass of both CNNs: convolutions with ReLU (max-pooling after the first two),
+    adaptive average pooling to ``grid x grid``, two dense layers: one scalar."""
+    for k, conv in enumerate(model.convs):
+        x = jax.nn.relu(conv(x))
+        if k < 2:
+            x = model.pool(x)
+    x = adaptive_avg_pool(x, model.grid).ravel()
+    return model.dense2(jax.nn.relu(model.dense1(x)))[0]
+
+
 class MatrixCNN(eqx.Module):
     """AlexNet-style regressor on a ``(1, 2N, 2N)`` matrix image (module doc)."""
 
@@ -278,13 +289,7 @@ class MatrixCNN(eqx.Module):
         self.dense1 = eqx.nn.Linear(c[5] * grid * grid, hidden, key=keys[5])
         self.dense2 = eqx.nn.Linear(hidden, 1, key=keys[6])
 
-    def __call__(self, x):
-        for k, conv in enumerate(self.convs):
-            x = jax.nn.relu(conv(x))
-            if k < 2:
-                x = self.pool(x)
-        x = adaptive_avg_pool(x, self.grid).ravel()
-        return self.dense2(jax.nn.relu(self.dense1(x)))[0]
+    __call__ = _cnn_forward
 
 
 class ImageCNN(eqx.Module):
@@ -307,13 +312,7 @@ class ImageCNN(eqx.Module):
         self.dense1 = eqx.nn.Linear(c[3] * grid * grid, hidden, key=keys[3])
         self.dense2 = eqx.nn.Linear(hidden, 1, key=keys[4])
 
-    def __call__(self, x):
-        for k, conv in enumerate(self.convs):
-            x = jax.nn.relu(conv(x))
-            if k < 2:
-                x = self.pool(x)
-        x = adaptive_avg_pool(x, self.grid).ravel()
-        return self.dense2(jax.nn.relu(self.dense1(x)))[0]
+    __call__ = _cnn_forward
 
 
 def build_model(model: str, settings: dict, seed: int):
