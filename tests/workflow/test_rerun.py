@@ -176,7 +176,8 @@ PRUNING_FIGURES = ["pruning_bonds", "pruning_networks", "pruning_spectra", "prun
                    "pruning_frequencies", "pruning_methods"]  # fmt: skip
 SURROGATE_FIGURES = ["pruning_surrogate_loss", "pruning_surrogate_parity",
                      "pruning_surrogate_timing"]  # fmt: skip
-MM_FIGURES = ["metamaterials_scaling", "metamaterials_disorder"]
+MM_FIGURES = ["metamaterials_scaling", "metamaterials_disorder", "metamaterials_relaxed",
+              "metamaterials_stress_shift"]  # fmt: skip
 BO_FIGURES = ["metamaterials_bo_trace", "metamaterials_bo_maps", "metamaterials_bo_gp_check"]
 FIGURES = ["overview", *RESPONSE_FIGURES, *training_figure_inputs({}), *MODES_FIGURES,
            *PRUNING_FIGURES, *SURROGATE_FIGURES, *MM_FIGURES, *BO_FIGURES]  # fmt: skip

@@ -38,8 +38,8 @@ def test_dry_run_lists_every_batch(config, tmp_path):
             assert f"{tmp_path}/modes/{name}/batch{b}/spectrum.zarr" in text
     if cfg.get("metamaterials"):
         n_batches = len(mm_config.seed_batches(mm_config.common_settings(cfg)))
-        for name, f in cfg["metamaterials"]["forcefields"].items():
-            for s in mm_config.structures_of(cfg, f["structures"]):
+        for name in cfg["metamaterials"]["forcefields"]:
+            for s in mm_config.forcefield_structures(cfg, name):
                 for b in range(n_batches):
                     assert f"{tmp_path}/metamaterials/{name}/{s}/batch{b}/measure.zarr" in text
 

@@ -121,3 +121,12 @@ def bo_job_settings(common, run, round_, ff, structure, stage):
     s["measure"]["stress_shift"]["steps"] = 0  # an evaluation needs E and Phi only
     s["on_md_failure"] = "exclude"  # a force field whose MD blows up is a failed evaluation
     return mm_config.stage_settings(s, stage)
+
+
+def mm_relax_source(mm_dir, forcefields, wc):
+    """Input of a metamaterials structure job: for a force field with `relax_from`, the
+    structures store of the same structure and seed batch of its source force field."""
+    src = forcefields[wc.forcefield].get("relax_from")
+    if not src:
+        return {}
+    return {"source": store_file(f"{mm_dir}/{src}/{wc.structure}/batch{wc.batch}/structures.zarr")}

@@ -51,20 +51,9 @@ wildcard_constraints:
     structure=r"(disordered-phi|fcc-vac|diamond-vac|hcp-vac)[0-9.]+",
 
 
-def mm_relax_source(wc):
-    """The structures a relaxed force field (`relax_from`) starts from: the same structure
-    and seed batch of its source force field."""
-    src = MM_FF[wc.forcefield].get("relax_from")
-    return (
-        {"source": store_file(f"{MM_DIR}/{src}/{wc.structure}/batch{wc.batch}/structures.zarr")}
-        if src
-        else {}
-    )
-
-
 rule metamaterials_structure:
     input:
-        unpack(mm_relax_source),
+        unpack(lambda wc: mm_relax_source(MM_DIR, MM_FF, wc)),
     output:
         mm_store(MM_DIR, "structures"),
     log:
