@@ -154,7 +154,8 @@ def one_structure(settings: dict, seed: int, resume=None, save=None, source=None
 
 
 def _not_made(R, box) -> dict:
-    """The row of a sample that could not be made (its relax_from source did not converge):
+    """The row of a sample that could not be made (its relax_from source did not converge, or
+    its MD blew up in a Bayesian-optimization evaluation):
     kept, flagged, never measured."""
     return {"positions": np.asarray(R), "box": np.asarray(box), "converged": False,
             "max_force": np.nan, "iterations": 0, "energy": np.nan, "p0": 0.0}  # fmt: skip
