@@ -213,6 +213,9 @@ def make_structures(
         if ckpt is not None:
             _save(ckpt, rows, "start", 0, [], {})
         n = out["positions"].shape[0]
+        if not np.all(np.isfinite(out["box"])):
+            progress.step(f"seed {seed}: not made (MD failed), excluded")
+            continue
         progress.step(
             f"seed {seed}: Phi = {st.packing_fraction(n, abs(np.linalg.det(out['box']))):.4f}, "
             f"E/N = {out['energy'] / n:.6f}, max|F| = {out['max_force']:.2e}, "
